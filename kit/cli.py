@@ -1,0 +1,170 @@
+"""The ``kit`` command: thin over the library, one call per command."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ._errors import KitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """Turn kit errors into one clear line on stderr and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KitError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(package_name="jupyter-streamkit")
+def main() -> None:
+    """jupyter-streamkit: live Kafka streams in notebooks, shipped as services."""
+
+
+@main.group()
+def broker() -> None:
+    """The embedded Kafka-protocol broker (Tansu, no Docker, no JVM)."""
+
+
+@broker.command("start")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port on 127.0.0.1 (default 9092 or the next free one).",
+)
+@click.option(
+    "--durable",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep topics and offsets in this folder (through a local S3 server).",
+)
+@_friendly
+def broker_start(port: int | None, durable: str | None) -> None:
+    """Start the embedded broker, or report the one already running."""
+    from . import _broker
+
+    info, started = _broker.start(port=port, durable=durable)
+    if started:
+        where = f"{info.address} (pid {info.pid}, {info.storage})"
+        click.echo(f"Embedded broker started at {where}.")
+    else:
+        click.echo(
+            f"Embedded broker already running at {info.address} (pid {info.pid})."
+        )
+    click.echo(info.address)
+
+
+@broker.command("status")
+@_friendly
+def broker_status() -> None:
+    """Address, pid, uptime, topics and memory of the embedded broker."""
+    from . import _broker
+
+    status = _broker.status()
+    if status is None:
+        click.echo("No embedded broker is running (start one with `kit broker start`).")
+        raise SystemExit(3)
+    topics = status["topics"]
+    rss = status["rss"]
+    click.echo(f"address  {status['address']}")
+    click.echo(f"pid      {status['pid']}")
+    click.echo(f"uptime   {_duration(status['uptime'])}")
+    click.echo(
+        f"storage  {status['storage']}"
+        + (f" in {status['durable_dir']}" if status["durable_dir"] else "")
+    )
+    click.echo(
+        f"topics   {'not answering' if topics is None else len(topics)}"
+        + (
+            f" ({', '.join(topics[:10])}{' ...' if len(topics) > 10 else ''})"
+            if topics
+            else ""
+        )
+    )
+    click.echo(f"rss      {'?' if rss is None else f'{rss / 2**20:.1f} MiB'}")
+    click.echo(f"log      {status['log']}")
+
+
+@broker.command("stop")
+@_friendly
+def broker_stop() -> None:
+    """Stop the embedded broker (its in-memory topics are gone)."""
+    from . import _broker
+
+    info = _broker.stop()
+    if info is None:
+        click.echo("No embedded broker is running.")
+    else:
+        click.echo(f"Stopped the embedded broker at {info.address} (pid {info.pid}).")
+
+
+@main.command("topics")
+@click.option(
+    "--broker",
+    "address",
+    envvar="KIT_BROKER",
+    default=None,
+    help="host:port (default: the embedded broker).",
+)
+@_friendly
+def topics(address: str | None) -> None:
+    """List topics with partitions and message counts."""
+    from .connection import connect
+
+    conn = connect(address)
+    rows = conn.topics()
+    if not rows:
+        click.echo("No topics.")
+        return
+    width = max(len(r.name) for r in rows)
+    click.echo(f"{'topic'.ljust(width)}  partitions  messages")
+    for row in rows:
+        click.echo(f"{row.name.ljust(width)}  {row.partitions:>10}  {row.messages:>8}")
+
+
+@main.command("demo")
+@click.option(
+    "--broker",
+    "address",
+    envvar="KIT_BROKER",
+    default=None,
+    help="host:port (default: the embedded broker).",
+)
+@click.option("--topic", default="telemetry", show_default=True)
+@click.option("--count", default=20, show_default=True, help="Records to produce.")
+@_friendly
+def demo(address: str | None, topic: str, count: int) -> None:
+    """Start the broker, produce demo telemetry and read it back."""
+    from . import _smoke
+
+    _smoke.run(address, topic=topic, count=count, echo=click.echo)
+
+
+def _duration(seconds: float) -> str:
+    """Compact duration for people.
+
+    >>> _duration(3725.2)
+    '1h 2m 5s'
+    """
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Reading, writing and generating records (no Jupyter imports)."""

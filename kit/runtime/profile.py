@@ -1,0 +1,277 @@
+"""Broker profiles: one place that turns "which broker" into client settings.
+
+A profile is chosen once, at connect time, and yields every client setting the
+kit uses: plain confluent-kafka clients and quixstreams ``Application``
+keyword arguments. The embedded broker's measured quirks are handled here so
+users never meet them (see the README, "The embedded broker"):
+
+* slow consumer-group joins → short session/heartbeat timeouts;
+* ``describe_configs`` that reports only explicit settings → topics created
+  with explicit retention, and missing retention read as "infinite";
+* a wrong high watermark after multi-record batches → the Application's
+  producer (which writes state changelogs) sends one record per batch;
+* transactions not honoured → exactly-once is never switched on.
+
+>>> s = BrokerSettings(profile="local", address="127.0.0.1:9092")
+>>> s.consumer_config()["session.timeout.ms"]
+1500
+>>> s.guarantee
+'at-least-once'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from quixstreams import Application
+
+__all__ = [
+    "LOCAL_TOPIC_CONFIG",
+    "BrokerSettings",
+    "Guarantee",
+    "Profile",
+    "quiet_logger",
+    "settings_from_env",
+]
+
+Profile = Literal["local", "kafka", "quix"]
+Guarantee = Literal["at-least-once", "exactly-once"]
+PROFILES: tuple[Profile, ...] = ("local", "kafka", "quix")
+
+#: Explicit configs for topics on the embedded broker. Tansu ignores retention
+#: (it keeps everything in memory), so "-1" (infinite) is the honest value; it
+#: must be explicit because Tansu reports only explicitly set configs.
+LOCAL_TOPIC_CONFIG: dict[str, str] = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+#: librdkafka security settings read from the environment for the kafka profile.
+SECURITY_ENV: dict[str, str] = {
+    "KIT_SECURITY_PROTOCOL": "security.protocol",
+    "KIT_SASL_MECHANISM": "sasl.mechanism",
+    "KIT_SASL_USERNAME": "sasl.username",
+    "KIT_SASL_PASSWORD": "sasl.password",
+    "KIT_SSL_CA_LOCATION": "ssl.ca.location",
+}
+
+
+def quiet_logger() -> logging.Logger:
+    """The logger handed to librdkafka clients: silent unless asked.
+
+    librdkafka otherwise prints every failed connection attempt to stderr, a
+    storm of lines for one unreachable address. Its lines go to the
+    ``kit.librdkafka`` logger, which has no handler unless you add one.
+    """
+    logger = logging.getLogger("kit.librdkafka")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    return logger
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Client settings for one broker under one profile.
+
+    Args:
+        profile: ``local`` (Tansu, embedded or not), ``kafka`` (Kafka or
+            Redpanda) or ``quix`` (Quix Cloud through ``quix_sdk_token``).
+        address: bootstrap servers (not used by the quix profile).
+        security: librdkafka security settings (``security.protocol``,
+            ``sasl.*``, ``ssl.*``).
+        quix_sdk_token: the Quix Cloud SDK token (quix profile).
+        transactions: whether the broker honours transactions (from the
+            capability probe); exactly-once is used only when it does.
+    """
+
+    profile: Profile
+    address: str | None = None
+    security: Mapping[str, str] = field(default_factory=dict)
+    quix_sdk_token: str | None = None
+    transactions: bool = False
+
+    @property
+    def guarantee(self) -> Guarantee:
+        """The strongest processing guarantee this broker supports."""
+        return "exactly-once" if self.transactions else "at-least-once"
+
+    # plain confluent-kafka clients -------------------------------------------
+    def client_config(self) -> dict[str, Any]:
+        """Settings every confluent-kafka client of this broker needs."""
+        if self.profile == "quix":
+            config = self._quix_builder().librdkafka_connection_config
+            base: dict[str, Any] = config.as_librdkafka_dict()
+        else:
+            base = {"bootstrap.servers": self.address, **self.security}
+        base["logger"] = quiet_logger()
+        return base
+
+    def consumer_config(self, **extra: Any) -> dict[str, Any]:
+        """Settings for a plain ``confluent_kafka.Consumer``."""
+        config = self.client_config()
+        config.update(self._consumer_quirks())
+        config.update(extra)
+        return config
+
+    def producer_config(self, **extra: Any) -> dict[str, Any]:
+        """Settings for a plain ``confluent_kafka.Producer`` (fast: batches)."""
+        config = self.client_config()
+        config.update({"linger.ms": 5, "enable.idempotence": False})
+        config.update(extra)
+        return config
+
+    def topic_config(self) -> dict[str, str]:
+        """Extra configs to set explicitly on topics the kit creates."""
+        return dict(LOCAL_TOPIC_CONFIG) if self.profile == "local" else {}
+
+    # quixstreams -------------------------------------------------------------
+    def application_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        """Keyword arguments for ``quixstreams.Application`` on this broker.
+
+        ``overrides`` win, except that ``processing_guarantee="exactly-once"``
+        is refused where the broker does not honour transactions.
+        """
+        from quixstreams.kafka.configuration import ConnectionConfig
+
+        kwargs: dict[str, Any] = {"processing_guarantee": self.guarantee}
+        if self.profile == "quix":
+            kwargs["quix_sdk_token"] = self.quix_sdk_token
+        else:
+            kwargs["broker_address"] = ConnectionConfig.from_librdkafka_dict(
+                {"bootstrap.servers": self.address, **self.security}
+            )
+        consumer = self._consumer_quirks()
+        consumer.update(overrides.pop("consumer_extra_config", None) or {})
+        producer: dict[str, Any] = {}
+        if self.profile == "local":
+            # One record per batch keeps Tansu's high watermark right, so state
+            # changelogs recover after a crash (no InvalidStoreChangelogOffset).
+            producer["batch.num.messages"] = 1
+        producer.update(overrides.pop("producer_extra_config", None) or {})
+        kwargs["consumer_extra_config"] = consumer
+        kwargs["producer_extra_config"] = producer
+        kwargs.update(overrides)
+        if kwargs["processing_guarantee"] == "exactly-once" and not self.transactions:
+            raise ValueError(
+                "processing_guarantee='exactly-once' is not available: this "
+                f"{self.profile} broker does not honour transactions (an aborted "
+                "write is visible to read_committed readers). Use "
+                "'at-least-once'; kit readers drop duplicates by record identity."
+            )
+        return kwargs
+
+    def application(self, **overrides: Any) -> Application:
+        """A ``quixstreams.Application`` with this profile's settings."""
+        kwargs = self.application_kwargs(**overrides)
+        if self.profile == "local":
+            return _local_application_class()(**kwargs)
+        from quixstreams import Application
+
+        return Application(**kwargs)
+
+    # helpers -----------------------------------------------------------------
+    def _consumer_quirks(self) -> dict[str, Any]:
+        quirks: dict[str, Any] = {"fetch.queue.backoff.ms": 100}
+        if self.profile == "local":
+            # librdkafka's 45 s default makes the first record arrive ~23 s
+            # after a join on Tansu; these values bring it to ~1 s.
+            quirks.update({"session.timeout.ms": 1500, "heartbeat.interval.ms": 300})
+        return quirks
+
+    def _quix_builder(self) -> Any:
+        from quixstreams.platforms.quix.config import QuixKafkaConfigsBuilder
+        from quixstreams.platforms.quix.env import QUIX_ENVIRONMENT
+
+        portal_api = QUIX_ENVIRONMENT.portal_api
+        if not (self.quix_sdk_token and portal_api):
+            raise ValueError(
+                "The quix profile needs Quix__Sdk__Token and Quix__Portal__Api "
+                "(your Quix Cloud SDK token and portal API URL)."
+            )
+        return QuixKafkaConfigsBuilder.from_credentials(
+            quix_sdk_token=self.quix_sdk_token, quix_portal_api=portal_api
+        )
+
+
+def settings_from_env(
+    environ: Mapping[str, str] | None = None, *, transactions: bool | None = None
+) -> BrokerSettings:
+    """Broker settings for a service, from environment variables only.
+
+    ``Quix__Sdk__Token`` selects the quix profile; otherwise the address is
+    ``KIT_BROKER`` or ``Quix__Broker__Address``, the profile ``KIT_PROFILE``
+    (default ``kafka``), security settings ``KIT_SECURITY_PROTOCOL``,
+    ``KIT_SASL_MECHANISM``, ``KIT_SASL_USERNAME``, ``KIT_SASL_PASSWORD``,
+    ``KIT_SSL_CA_LOCATION``, and transactions ``KIT_TRANSACTIONS`` (1/0).
+
+    >>> s = settings_from_env({"KIT_BROKER": "k:9092", "KIT_SASL_USERNAME": "u"})
+    >>> s.profile, s.address, s.security
+    ('kafka', 'k:9092', {'sasl.username': 'u'})
+    """
+    env = os.environ if environ is None else environ
+    if transactions is None:
+        transactions = env.get("KIT_TRANSACTIONS", "0").lower() in ("1", "true", "yes")
+    token = env.get("Quix__Sdk__Token")
+    if token and not env.get("KIT_BROKER"):
+        return BrokerSettings(
+            profile="quix", quix_sdk_token=token, transactions=transactions
+        )
+    address = env.get("KIT_BROKER") or env.get("Quix__Broker__Address")
+    if not address:
+        raise ValueError(
+            "No broker address: set KIT_BROKER (or Quix__Broker__Address) to "
+            "host:port, or Quix__Sdk__Token for Quix Cloud."
+        )
+    profile = env.get("KIT_PROFILE", "kafka")
+    if profile not in PROFILES:
+        raise ValueError(
+            f"KIT_PROFILE={profile!r} is not a profile; choose one of "
+            f"{', '.join(PROFILES)}."
+        )
+    security = {key: env[var] for var, key in SECURITY_ENV.items() if env.get(var)}
+    return BrokerSettings(
+        profile=profile,
+        address=address,
+        security=security,
+        transactions=transactions and profile != "local",
+    )
+
+
+_LOCAL_APP: type[Application] | None = None
+
+
+def _local_application_class() -> type[Application]:
+    """An ``Application`` whose topics always carry retention settings.
+
+    Tansu's describe_configs returns only explicit configs, so quixstreams'
+    changelog derivation fails with ``KeyError: 'retention.ms'`` on topics
+    created without them (e.g. by a producer's first write). This subclass
+    creates topics with explicit retention and reads a missing one as "-1".
+    """
+    global _LOCAL_APP
+    if _LOCAL_APP is not None:
+        return _LOCAL_APP
+    from quixstreams import Application
+    from quixstreams.models.topics.manager import TopicManager
+
+    class LocalTopicManager(TopicManager):
+        default_extra_config = dict(LOCAL_TOPIC_CONFIG)  # noqa: RUF012
+
+        def _configure_topic(self, topic: Any, broker_topic: Any) -> Any:
+            topic = super()._configure_topic(topic, broker_topic)
+            extra = topic.broker_config.extra_config
+            for key, value in LOCAL_TOPIC_CONFIG.items():
+                extra.setdefault(key, value)
+            return topic
+
+    class LocalApplication(Application):
+        def _get_topic_manager(self) -> TopicManager:
+            if self._topic_manager_factory is TopicManager:
+                self._topic_manager_factory = LocalTopicManager
+            return super()._get_topic_manager()
+
+    _LOCAL_APP = LocalApplication
+    return LocalApplication
