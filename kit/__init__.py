@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._errors import BrokerUnreachable, ConfigurationError, KitError
+    from ._jobs import stop
     from .connection import Connection, TopicInfo, connect
+    from .io.demo import demo
+    from .io.read import KitWarning, read
+    from .io.replay import replay
+    from .live.table import peek
+    from .live.topics import topics
 
 __version__ = "0.1.0"
 
@@ -24,9 +30,16 @@ __all__ = [
     "ConfigurationError",
     "Connection",
     "KitError",
+    "KitWarning",
     "TopicInfo",
     "__version__",
     "connect",
+    "demo",
+    "peek",
+    "read",
+    "replay",
+    "stop",
+    "topics",
 ]
 
 _LAZY = {
@@ -36,7 +49,21 @@ _LAZY = {
     "Connection": ".connection",
     "TopicInfo": ".connection",
     "connect": ".connection",
+    "KitWarning": ".io.read",
+    "read": ".io.read",
+    "demo": ".io.demo",
+    "replay": ".io.replay",
+    "peek": ".live.table",
+    "topics": ".live.topics",
+    "stop": "._jobs",
 }
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext kit``: register the ``%stream`` magics."""
+    from .magics import StreamMagics
+
+    ipython.register_magics(StreamMagics(ipython))
 
 
 def __getattr__(name: str) -> Any:

@@ -29,6 +29,8 @@ def end_offsets(
         "group.id": consumer_config.get("group.id", "kit-offsets"),
         "enable.auto.commit": False,
         "enable.partition.eof": True,
+        # Tansu holds a fetch for fetch.wait.max.ms even when it has data.
+        "fetch.wait.max.ms": 5,
     }
     consumer = Consumer(config)
     try:
@@ -41,32 +43,23 @@ def end_offsets(
                 bounds[(topic, p)] = (max(low, 0), max(high, 0))
         if trust_watermarks:
             return bounds
-        pending = {tp: b for tp, b in bounds.items() if b[1] > b[0]}
+        pending = {tp for tp, (low, high) in bounds.items() if high > low}
         if not pending:
             return bounds
         consumer.assign(
-            [
-                TopicPartition(t, p, max(high - 1, low))
-                for (t, p), (low, high) in pending.items()
-            ]
+            [TopicPartition(t, p, max(bounds[(t, p)][1] - 1, 0)) for t, p in pending]
         )
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None:
-                continue
-            tp = (message.topic(), message.partition())
-            if message.error():
-                if (
-                    message.error().code() == message.error()._PARTITION_EOF
-                    and tp in pending
-                ):
-                    low, high = bounds[tp]
+            for message in consumer.consume(num_messages=10_000, timeout=0.1):
+                tp = (message.topic(), message.partition())
+                low, high = bounds[tp]
+                error = message.error()
+                if error is None:
+                    bounds[tp] = (low, max(high, message.offset() + 1))
+                elif error.code() == error._PARTITION_EOF:
                     bounds[tp] = (low, max(high, message.offset()))
-                    pending.pop(tp)
-                continue
-            low, high = bounds[tp]
-            bounds[tp] = (low, max(high, message.offset() + 1))
+                    pending.discard(tp)
         return bounds
     finally:
         consumer.close()

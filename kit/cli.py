@@ -152,6 +152,126 @@ def demo(address: str | None, topic: str, count: int) -> None:
     _smoke.run(address, topic=topic, count=count, echo=click.echo)
 
 
+@main.command("replay")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.argument("topic")
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="1 = recorded timing, 10 = ten times faster.",
+)
+@click.option("--fast", is_flag=True, help="As fast as possible.")
+@click.option("--key", default=None, help="Column that keys each record.")
+@click.option("--timestamp", default=None, help="Column holding the record times.")
+@click.option(
+    "--keep-timestamps", is_flag=True, help="Stamp records with their original times."
+)
+@click.option(
+    "--broker",
+    "address",
+    envvar="KIT_BROKER",
+    default=None,
+    help="host:port (default: the embedded broker).",
+)
+@_friendly
+def replay_command(
+    source: str,
+    topic: str,
+    speed: float,
+    fast: bool,
+    key: str | None,
+    timestamp: str | None,
+    keep_timestamps: bool,
+    address: str | None,
+) -> None:
+    """Replay a JSON Lines, CSV or Parquet file into TOPIC."""
+    from .connection import connect
+    from .io.replay import replay
+
+    conn = connect(address)
+    job = replay(
+        source,
+        topic,
+        speed=None if fast else speed,
+        key=key,
+        timestamp=timestamp,
+        keep_timestamps=keep_timestamps,
+        connection=conn,
+    )
+    if job.duration is not None:
+        click.echo(
+            f"Replaying {job.total:,} records into {topic!r} over {job.duration:.1f} s."
+        )
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        job.stop()
+        click.echo(f"Stopped after {job.sent:,} of {job.total:,} records.")
+        return
+    click.echo(f"Replayed {job.sent:,} records into {topic!r}.")
+
+
+@main.command("demo-data")
+@click.option("--topic", default="telemetry", show_default=True)
+@click.option(
+    "--rate", type=float, default=50.0, show_default=True, help="Records per second."
+)
+@click.option("--cars", type=int, default=5, show_default=True)
+@click.option(
+    "--venue", type=click.Choice(["baku", "monza"]), default="baku", show_default=True
+)
+@click.option(
+    "--for",
+    "duration",
+    default=None,
+    help="Stop after a duration, e.g. 60s (default: Ctrl-C).",
+)
+@click.option("--count", type=int, default=None, help="Stop after N records.")
+@click.option(
+    "--broker",
+    "address",
+    envvar="KIT_BROKER",
+    default=None,
+    help="host:port (default: the embedded broker).",
+)
+@_friendly
+def demo_data(
+    topic: str,
+    rate: float,
+    cars: int,
+    venue: str,
+    duration: str | None,
+    count: int | None,
+    address: str | None,
+) -> None:
+    """Produce synthetic race telemetry (keyed by car) until stopped."""
+    from ._time import parse_duration
+    from .connection import connect
+    from .io.demo import demo
+
+    conn = connect(address)
+    seconds = None if duration is None else parse_duration(duration)
+    job = demo(
+        topic,
+        rate=rate,
+        cars=cars,
+        venue=venue,
+        duration=seconds,
+        count=count,
+        connection=conn,
+    )
+    click.echo(
+        f"Producing demo telemetry into {topic!r} at {rate:g} msg/s on {conn.address}."
+    )
+    try:
+        job.wait()
+    except KeyboardInterrupt:
+        job.stop()
+    click.echo(f"Produced {job.sent:,} records.")
+
+
 def _duration(seconds: float) -> str:
     """Compact duration for people.
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _session
 from ._errors import ConfigurationError, KitError
 from ._kafka import fetch_metadata
 from .runtime.probe import Capabilities, probe_capabilities
@@ -31,7 +32,9 @@ __all__ = ["Connection", "TopicInfo", "connect"]
 #: Capabilities assumed (not measured) for Quix Cloud, whose Kafka honours
 #: transactions; the probe is not run there because it would create a topic
 #: in your workspace. Pass ``probe=True`` to measure anyway.
-QUIX_ASSUMED = Capabilities(transactions=True, watermarks=True, config_defaults=True)
+QUIX_ASSUMED = Capabilities(
+    transactions=True, watermarks=True, config_defaults=True, time_index=True
+)
 
 _PROBED: dict[tuple[str, str], Capabilities] = {}
 
@@ -291,13 +294,15 @@ def connect(
         settings = BrokerSettings(
             profile="quix", quix_sdk_token=token, transactions=capabilities.transactions
         )
-        return Connection(
+        connection = Connection(
             settings,
             capabilities=capabilities,
             cluster_id=None,
             embedded=False,
             measured=bool(probe),
         )
+        _session.set_current(connection)
+        return connection
     if address is None:
         from . import _broker
 
@@ -320,7 +325,8 @@ def connect(
         )
     settings = BrokerSettings(profile=profile, address=address, security=security)
     if probe is False:
-        capabilities = Capabilities(False, False, profile != "local")
+        stock = profile != "local"
+        capabilities = Capabilities(False, stock, stock, stock)
         measured = False
     else:
         key = (address, str(cluster_id))
@@ -337,7 +343,7 @@ def connect(
         security=security,
         transactions=capabilities.transactions and profile != "local",
     )
-    return Connection(
+    connection = Connection(
         settings,
         capabilities=capabilities,
         cluster_id=cluster_id,
@@ -345,3 +351,5 @@ def connect(
         measured=measured,
         storage=storage,
     )
+    _session.set_current(connection)
+    return connection

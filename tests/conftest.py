@@ -56,3 +56,52 @@ def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setenv("KIT_STATE_DIR", str(tmp_path))
     yield tmp_path
     _broker.stop()
+
+
+@pytest.fixture(scope="session")
+def ip_session(connection: object) -> object:
+    """An IPython shell that raises on errors (jupysql's TestingShell idea),
+    with ``%load_ext kit`` done; history is kept in memory only."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    class TestingShell(InteractiveShell):
+        def run_cell(self, raw_cell: str, *args: object, **kwargs: object) -> object:
+            result = super().run_cell(raw_cell, *args, **kwargs)
+            result.raise_error()
+            return result
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = TestingShell.instance(config=config)
+    shell.run_line_magic("load_ext", "kit")
+    return shell
+
+
+@pytest.fixture
+def ip(ip_session: object) -> Iterator[object]:
+    """The testing shell; live jobs are stopped and variables cleared after."""
+    from kit import _jobs
+
+    yield ip_session
+    _jobs.stop()
+    ip_session.user_ns.pop("df", None)  # type: ignore[attr-defined]
+
+
+def produce_json(
+    connection: object, topic: str, records: list[dict[str, object]], **kw: object
+) -> None:
+    """Produce records as JSON values (key from a ``_key`` entry if present)."""
+    import json
+
+    producer = connection.producer()  # type: ignore[attr-defined]
+    for record in records:
+        record = dict(record)
+        key = record.pop("_key", None)
+        producer.produce(
+            topic,
+            key=None if key is None else str(key).encode(),
+            value=json.dumps(record).encode(),
+            **kw,
+        )
+    producer.flush(10)

@@ -18,9 +18,15 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["TRACKS", "TelemetryGenerator"]
+from .. import _session
+from .._jobs import Job
+
+if TYPE_CHECKING:
+    from ..connection import Connection
+
+__all__ = ["TRACKS", "DemoProducer", "TelemetryGenerator", "demo"]
 
 #: Tracks as (segment length m, speed limit km/h) pairs; corners are short
 #: segments with low limits.
@@ -130,3 +136,104 @@ class TelemetryGenerator:
                 }
             )
         return records
+
+
+class DemoProducer(Job):
+    """Produces demo telemetry to a topic at ``rate`` records per second.
+
+    Records are keyed by car number; the topic is created with 4 partitions
+    if it does not exist. Stops after ``duration`` seconds or ``count``
+    records if given, else when stopped.
+    """
+
+    kind = "demo"
+
+    def __init__(
+        self,
+        topic: str = "telemetry",
+        *,
+        rate: float = 50.0,
+        cars: int = 5,
+        venue: str = "baku",
+        duration: float | None = None,
+        count: int | None = None,
+        seed: int | None = None,
+        connection: Connection | None = None,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate={rate} must be above 0 records per second.")
+        super().__init__(f"demo:{topic}")
+        self.topic = topic
+        self.rate = rate
+        self.duration = duration
+        self.count = count
+        self.sent = 0
+        self.generator = TelemetryGenerator(cars=cars, venue=venue, seed=seed)
+        self.cars = cars
+        self.connection = _session.current(connection)
+        self.connection.create_topic(topic, partitions=4)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "topic": self.topic,
+            "sent": self.sent,
+            "rate": self.rate,
+        }
+
+    def _run(self) -> None:
+        import json
+
+        producer = self.connection.producer()
+        # One step of the simulation makes one record per car.
+        dt = self.cars / self.rate
+        start = time.monotonic()
+        step = 0
+        try:
+            while not self._stop.is_set():
+                elapsed = time.monotonic() - start
+                if self.duration is not None and elapsed >= self.duration:
+                    break
+                due = start + step * dt
+                if due > time.monotonic() and self._stop.wait(due - time.monotonic()):
+                    break
+                for record in self.generator.step(dt, now=time.time()):
+                    if self.count is not None and self.sent >= self.count:
+                        return
+                    producer.produce(
+                        self.topic,
+                        key=record["car"].encode(),
+                        value=json.dumps(record).encode(),
+                        timestamp=int(record["ts"]),
+                    )
+                    self.sent += 1
+                producer.poll(0)
+                step += 1
+        finally:
+            producer.flush(10)
+
+
+def demo(
+    topic: str = "telemetry",
+    *,
+    rate: float = 50.0,
+    cars: int = 5,
+    venue: str = "baku",
+    duration: float | None = None,
+    count: int | None = None,
+    connection: Connection | None = None,
+) -> DemoProducer:
+    """Start producing synthetic race telemetry into ``topic`` (background).
+
+    >>> job = kit.demo("telemetry", rate=100)   # doctest: +SKIP
+    >>> job.stop()                               # doctest: +SKIP
+    """
+    return DemoProducer(
+        topic,
+        rate=rate,
+        cars=cars,
+        venue=venue,
+        duration=duration,
+        count=count,
+        connection=connection,
+    ).start()

@@ -8,9 +8,11 @@ how the kit must behave:
 * ``watermarks``: the high watermark counts every record of a multi-record
   batch (only then are "read to the end" and message counts taken from it);
 * ``config_defaults``: describe_configs reports default topic configs
-  (quixstreams needs ``retention.ms`` for changelog topics).
+  (quixstreams needs ``retention.ms`` for changelog topics);
+* ``time_index``: looking up offsets by timestamp works (reads by time use
+  it, or else search the partition themselves).
 
-On the embedded Tansu broker all three are ``False``.
+On the embedded Tansu broker all four are ``False``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Capabilities:
     transactions: bool
     watermarks: bool
     config_defaults: bool
+    time_index: bool = False
 
     def as_dict(self) -> dict[str, bool]:
         return asdict(self)
@@ -65,7 +68,7 @@ def probe_capabilities(
         config_defaults = "retention.ms" in configs
         if topic_config:
             _set_topic_config(admin, topic, topic_config, timeout)
-        watermarks = _probe_watermarks(client_config, topic, timeout)
+        watermarks, time_index = _probe_offsets(client_config, topic, timeout)
         transactions = _probe_transactions(client_config, topic, timeout)
     finally:
         admin.delete_topics([topic], operation_timeout=timeout)
@@ -73,6 +76,7 @@ def probe_capabilities(
         transactions=transactions,
         watermarks=watermarks,
         config_defaults=config_defaults,
+        time_index=time_index,
     )
 
 
@@ -93,24 +97,31 @@ def _set_topic_config(
     admin.incremental_alter_configs([resource])[resource].result(timeout)
 
 
-def _probe_watermarks(
+def _probe_offsets(
     client_config: dict[str, Any], topic: str, timeout: float
-) -> bool:
-    """Ten records in one batch: does the high watermark say 10?"""
+) -> tuple[bool, bool]:
+    """Ten records, one second apart, in one batch.
+
+    Does the high watermark say 10, and does the time lookup find record 6?
+    """
     from confluent_kafka import Consumer, Producer, TopicPartition
 
+    base = int(time.time() * 1000) - 60_000
     producer = Producer({**client_config, "linger.ms": 200})
     for i in range(10):
-        producer.produce(topic, b"%d" % i, partition=0)
+        producer.produce(topic, b"%d" % i, partition=0, timestamp=base + i * 1000)
     producer.flush(timeout)
     consumer = Consumer({**client_config, "group.id": f"{topic}-wm"})
     try:
         _low, high = consumer.get_watermark_offsets(
             TopicPartition(topic, 0), timeout=timeout
         )
+        found = consumer.offsets_for_times(
+            [TopicPartition(topic, 0, base + 5500)], timeout=timeout
+        )
     finally:
         consumer.close()
-    return bool(high == 10)
+    return high == 10, found[0].offset == 6
 
 
 def _probe_transactions(

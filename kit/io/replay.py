@@ -1,0 +1,270 @@
+"""``kit.replay``: recorded data (files or frames) into a topic, in real time.
+
+Records keep their original spacing in time, divided by ``speed``
+(``speed=None``: as fast as possible). The replay runs in the background and
+returns a handle to watch, stop or wait for.
+
+>>> h = kit.replay("laps.parquet", "telemetry", speed=10, key="car")  # doctest: +SKIP
+>>> h.wait()                                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _session
+from .._errors import KitError
+from .._jobs import Job
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..connection import Connection
+
+__all__ = ["Replay", "load_frame", "replay"]
+
+#: Column names taken as the record time when ``timestamp`` is not given.
+TIME_COLUMNS = ("_timestamp", "timestamp", "ts", "time", "datetime", "date")
+SUFFIXES = (
+    ".jsonl",
+    ".ndjson",
+    ".json",
+    ".csv",
+    ".parquet",
+    ".jsonl.gz",
+    ".ndjson.gz",
+    ".csv.gz",
+)
+
+
+def load_frame(source: str | Path) -> pl.DataFrame:
+    """Read JSON Lines, CSV or Parquet (optionally gzipped) into a frame."""
+    import polars as pl
+
+    path = Path(source)
+    name = path.name.lower()
+    if not path.exists():
+        raise KitError(f"No file at {str(path)!r} to replay.")
+    data: Any = path
+    if name.endswith(".gz"):
+        data = gzip.decompress(path.read_bytes())
+        name = name[:-3]
+    if name.endswith((".jsonl", ".ndjson")):
+        return pl.read_ndjson(data, infer_schema_length=None)
+    if name.endswith(".json"):
+        raw = data if isinstance(data, bytes) else path.read_bytes()
+        if raw.lstrip().startswith(b"["):
+            return pl.read_json(raw, infer_schema_length=None)
+        return pl.read_ndjson(raw, infer_schema_length=None)
+    if name.endswith(".csv"):
+        return pl.read_csv(data, try_parse_dates=True)
+    if name.endswith(".parquet"):
+        return pl.read_parquet(data)
+    raise KitError(
+        f"Cannot replay {path.name!r}: use one of {', '.join(SUFFIXES)}, or a Polars DataFrame."
+    )
+
+
+def _times_ms(frame: pl.DataFrame, column: str) -> list[int]:
+    """The column as epoch milliseconds."""
+    import polars as pl
+
+    series = frame[column]
+    if series.dtype == pl.String:
+        series = series.str.to_datetime(strict=False, time_zone="UTC")
+        if series.null_count() == frame.height:
+            raise KitError(f"Column {column!r} holds no readable times.")
+    if series.dtype == pl.Date:
+        series = series.cast(pl.Datetime("ms"))
+    if isinstance(series.dtype, pl.Datetime):
+        millis = series.dt.epoch("ms")
+    elif series.dtype.is_numeric():
+        values = series.cast(pl.Float64)
+        scale = 1.0 if float(values.max() or 0) > 1e11 else 1000.0  # ms or seconds
+        millis = (values * scale).cast(pl.Int64)
+    else:
+        raise KitError(f"Column {column!r} ({series.dtype}) is not a time.")
+    out: list[int] = millis.fill_null(strategy="forward").fill_null(0).to_list()
+    return out
+
+
+class Replay(Job):
+    """A replay in progress: ``sent``/``total``, ``stop()``, ``wait()``."""
+
+    kind = "replay"
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        topic: str,
+        *,
+        speed: float | None,
+        key: str | None,
+        timestamp: str | None,
+        keep_timestamps: bool,
+        progress: bool,
+        connection: Connection,
+    ) -> None:
+        import polars as pl
+
+        super().__init__(f"replay:{topic}")
+        self.topic = topic
+        self.speed = speed
+        self.total = frame.height
+        self.sent = 0
+        #: monotonic clock times of the first and last record sent
+        self.first_sent: float | None = None
+        self.last_sent: float | None = None
+        self.progress = progress
+        self.connection = connection
+        if key is not None and key not in frame.columns:
+            raise KitError(
+                f"key={key!r} is not a column; columns: {', '.join(frame.columns)}."
+            )
+        time_column = timestamp or next(
+            (c for c in TIME_COLUMNS if c in frame.columns), None
+        )
+        if timestamp is not None and timestamp not in frame.columns:
+            raise KitError(
+                f"timestamp={timestamp!r} is not a column; columns: {', '.join(frame.columns)}."
+            )
+        if time_column is None and (speed is not None or keep_timestamps):
+            raise KitError(
+                "No time column to keep the records' timing: pass timestamp=COLUMN "
+                f"(columns: {', '.join(frame.columns)}), or speed=None to replay as "
+                "fast as possible."
+            )
+        self.times = _times_ms(frame, time_column) if time_column else None
+        self.keep_timestamps = keep_timestamps
+        self.keys = (
+            None if key is None else [None if k is None else str(k) for k in frame[key]]
+        )
+        values = frame.select([c for c in frame.columns if not c.startswith("_")])
+        self.values: list[str] = values.select(
+            pl.struct(pl.all()).struct.json_encode().alias("v")
+        )["v"].to_list()
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the replay should take (``None`` when as fast as possible)."""
+        if self.speed is None or not self.times:
+            return None
+        return (max(self.times) - self.times[0]) / 1000 / self.speed
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "topic": self.topic,
+            "sent": self.sent,
+            "total": self.total,
+        }
+
+    def _run(self) -> None:
+        from tqdm.auto import tqdm
+
+        producer = self.connection.producer()
+        failures: list[str] = []
+
+        def delivered(error: Any, _message: Any) -> None:
+            if error is not None:
+                failures.append(str(error))
+
+        bar = tqdm(total=self.total, unit="rec", desc=f"replay → {self.topic}",
+                   disable=not self.progress, delay=0.5)  # fmt: skip
+        start = time.monotonic()
+        now_ms = int(time.time() * 1000)
+        times = self.times
+        first = times[0] if times else 0
+        try:
+            for i, value in enumerate(self.values):
+                if self._stop.is_set():
+                    break
+                if self.speed is not None and times is not None:
+                    due = start + (times[i] - first) / 1000 / self.speed
+                    wait = due - time.monotonic()
+                    if wait > 0.001 and self._stop.wait(wait):
+                        break
+                if times is not None and self.keep_timestamps:
+                    stamp = times[i]
+                elif times is not None and self.speed is not None:
+                    stamp = now_ms + int((times[i] - first) / self.speed)
+                else:
+                    stamp = int(time.time() * 1000)
+                key = None if self.keys is None else self.keys[i]
+                while True:
+                    try:
+                        producer.produce(self.topic, value=value, key=key, timestamp=stamp,
+                                         on_delivery=delivered)  # fmt: skip
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                self.last_sent = time.monotonic()
+                if self.first_sent is None:
+                    self.first_sent = self.last_sent
+                self.sent += 1
+                if self.sent % 1000 == 0:
+                    producer.poll(0)
+                    bar.update(1000)
+            producer.flush(30)
+            bar.update(self.sent - bar.n)
+        finally:
+            bar.close()
+        if failures:
+            raise KitError(
+                f"{len(failures)} record(s) were not delivered; first: {failures[0]}"
+            )
+
+
+def replay(
+    source: str | Path | pl.DataFrame,
+    topic: str,
+    *,
+    speed: float | None = 1.0,
+    key: str | None = None,
+    timestamp: str | None = None,
+    keep_timestamps: bool = False,
+    progress: bool = True,
+    connection: Connection | None = None,
+) -> Replay:
+    """Replay a file (JSON Lines, CSV, Parquet, optionally .gz) or a Polars
+    frame into ``topic`` in the background.
+
+    Args:
+        speed: 1.0 keeps the recorded timing, 10 plays ten times faster,
+            ``None`` sends as fast as possible.
+        key: column whose value keys each record (e.g. ``"car"``).
+        timestamp: column holding record times (default: the first of
+            ``_timestamp``, ``timestamp``, ``ts``, ``time``, ``datetime``,
+            ``date``).
+        keep_timestamps: stamp records with their original times instead of
+            the replay's own clock.
+        progress: show a progress bar.
+
+    Values are the rows as JSON objects (columns starting with ``_``, such as
+    those of :func:`kit.read`, are left out). The topic is created if needed.
+    """
+    import polars as pl
+
+    conn = _session.current(connection)
+    frame = source if isinstance(source, pl.DataFrame) else load_frame(source)
+    if key is None and "_key" in frame.columns:
+        key = "_key"
+    if speed is not None and speed <= 0:
+        raise ValueError(
+            f"speed={speed} must be above 0 (or None: as fast as possible)."
+        )
+    conn.create_topic(topic, partitions=1)
+    job = Replay(
+        frame,
+        topic,
+        speed=speed,
+        key=key,
+        timestamp=timestamp,
+        keep_timestamps=keep_timestamps,
+        progress=progress,
+        connection=conn,
+    )
+    return job.start()

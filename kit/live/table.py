@@ -1,0 +1,238 @@
+"""The live peek widget: the newest records of a topic as a table.
+
+Fed by a :class:`~kit.live.tap.Tap`; redraws at most ``refresh`` times a
+second and only when new records arrived, so a fast topic cannot flood the
+browser. Shows msg/s, records seen, bad records with the last error, and the
+inferred schema (fields that appeared later are marked *new*).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+from .._jobs import Job
+from ..io.decode import DEFAULT_MAX_BYTES
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..connection import Connection
+    from .tap import Tap
+
+__all__ = ["Peek", "peek", "render_table"]
+
+MAX_COLUMNS = 40
+
+
+def render_table(frame: pl.DataFrame, *, newest_first: bool = True) -> str:
+    """An HTML table of ``frame`` (escaped, compact numbers and times).
+
+    >>> import polars as pl
+    >>> "<td>1.5</td>" in render_table(pl.DataFrame({"x": [1.5]}))
+    True
+    """
+    if frame.is_empty():
+        return "<div class='kit-empty'>waiting for records…</div>"
+    if newest_first:
+        frame = frame.reverse()
+    columns = frame.columns[:MAX_COLUMNS]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    rows = []
+    for row in frame.select(columns).iter_rows():
+        cells = "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row)
+        rows.append(f"<tr>{cells}</tr>")
+    more = ""
+    if frame.width > MAX_COLUMNS:
+        more = f"<div class='kit-note'>{frame.width - MAX_COLUMNS} more columns</div>"
+    return (
+        "<table class='kit-table'><thead><tr>" + head + "</tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>" + more
+    )  # fmt: skip
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if hasattr(value, "isoformat"):
+        text: str = value.isoformat(sep=" ", timespec="milliseconds")
+        return text.replace("+00:00", "")
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+STYLE = """
+<style>
+.kit-table { border-collapse: collapse; font: 12px var(--jp-code-font-family, monospace); }
+.kit-table th, .kit-table td { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+.kit-table th { position: sticky; top: 0; background: var(--jp-layout-color1, #fff); }
+.kit-bad { color: #b00020; }
+.kit-new { background: #fff3c4; border-radius: 3px; padding: 0 3px; }
+.kit-empty, .kit-note { color: #777; font-style: italic; }
+</style>
+"""
+
+
+class Peek(Job):
+    """A live table of a tap's newest rows (an ipywidgets box).
+
+    Stopping it (Stop button, :meth:`stop`, ``%stream stop``) also stops its
+    tap. Display it with ``display(peek)`` or as a cell's last expression.
+    """
+
+    kind = "peek"
+
+    def __init__(self, tap: Tap, *, rows: int = 20, refresh: float = 0.25) -> None:
+        import ipywidgets as widgets
+
+        super().__init__(f"peek:{tap.topic}")
+        self.tap = tap
+        self.rows = rows
+        self.refresh = refresh
+        self.redraws = 0
+        self._first_fields: set[str] | None = None
+        self._new_fields: list[str] = []
+        self.status = widgets.HTML()
+        self.pause_button = widgets.ToggleButton(
+            value=False, description="Pause", icon="pause", tooltip="Freeze the table"
+        )
+        self.stop_button = widgets.Button(
+            description="Stop", icon="stop", tooltip="Stop"
+        )
+        self.table = widgets.HTML(STYLE + render_table(tap.snapshot(0)))
+        self.schema = widgets.HTML()
+        details = widgets.Accordion(children=[self.schema], titles=("Schema",))
+        details.selected_index = None
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.status, self.pause_button, self.stop_button]),
+                widgets.Box(
+                    [self.table],
+                    layout=widgets.Layout(overflow="auto", max_height="420px"),
+                ),
+                details,
+            ]
+        )
+        self.pause_button.observe(self._on_pause, names="value")
+        self.stop_button.on_click(lambda _button: self.stop())
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pause_button.value)
+
+    def _on_pause(self, change: dict[str, Any]) -> None:
+        self.pause_button.description = "Resume" if change["new"] else "Pause"
+        self.pause_button.icon = "play" if change["new"] else "pause"
+        self._draw_status()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        self.tap.stop(timeout)
+        self._draw_status()
+        self.pause_button.disabled = True
+        self.stop_button.disabled = True
+
+    def _run(self) -> None:
+        seen = -1
+        try:
+            while not self._stop.is_set() and (
+                self.tap.running or self.tap.version != seen
+            ):
+                if not self.paused and self.tap.version != seen:
+                    seen = self.tap.version
+                    self._draw()
+                else:
+                    self._draw_status()
+                self._stop.wait(self.refresh)
+        finally:
+            self.tap.stop()
+            self._draw()
+
+    # drawing -----------------------------------------------------------------
+    def _draw(self) -> None:
+        frame = self.tap.snapshot(self.rows)
+        schema = self.tap.decoder.schema
+        if self._first_fields is None and schema:
+            self._first_fields = set(schema)
+        elif self._first_fields is not None:
+            self._new_fields = [f for f in schema if f not in self._first_fields]
+        self.table.value = STYLE + render_table(frame)
+        self.schema.value = self._schema_html(schema)
+        self.redraws += 1
+        self._draw_status()
+
+    def _draw_status(self) -> None:
+        tap = self.tap
+        if tap.running:
+            state = "⏸ paused" if self.paused else "● live"
+        else:
+            state = "■ stopped" if tap.error is None else f"✖ failed: {tap.error}"
+        parts = [
+            f"<b>{html.escape(tap.topic)}</b>",
+            html.escape(state),
+            f"{tap.rate:,.0f} msg/s",
+            f"{tap.total:,} seen",
+        ]
+        if tap.bad:
+            last = html.escape(tap.last_error or "")
+            parts.append(f"<span class='kit-bad'>{tap.bad:,} bad · last: {last}</span>")
+        if self._new_fields:
+            parts.append(f"{len(self._new_fields)} new field(s)")
+        self.status.value = " · ".join(parts)
+
+    def _schema_html(self, schema: dict[str, Any]) -> str:
+        rows = []
+        for name, dtype in schema.items():
+            badge = (
+                " <span class='kit-new'>new</span>" if name in self._new_fields else ""
+            )
+            rows.append(
+                f"<tr><td>{html.escape(name)}{badge}</td><td>{html.escape(str(dtype))}</td></tr>"
+            )
+        return STYLE + "<table class='kit-table'>" + "".join(rows) + "</table>"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **self.tap.describe(), "kind": self.kind}
+
+
+def peek(
+    topic: str,
+    *,
+    start: Any = "latest",
+    rows: int = 20,
+    buffer: int = 1000,
+    format: str = "json",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    count: int | None = None,
+    duration: float | None = None,
+    refresh: float = 0.25,
+    connection: Connection | None = None,
+) -> Peek:
+    """A live table of the newest ``rows`` records of ``topic``.
+
+    It runs in the background (the kernel stays free) until its Stop button,
+    ``peek.stop()`` or ``%stream stop``; or after ``count`` records or
+    ``duration`` seconds when given.
+
+    >>> kit.peek("telemetry", start="-1m")   # doctest: +SKIP
+    """
+    from .tap import Tap
+
+    tap = Tap(
+        topic,
+        start=start,
+        rows=max(buffer, rows),
+        format=format,
+        max_bytes=max_bytes,
+        count=count,
+        duration=duration,
+        connection=connection,
+    )
+    view = Peek(tap, rows=rows, refresh=refresh)
+    tap.start()
+    return view.start()

@@ -1,0 +1,184 @@
+"""A tap: one background consumer of a topic, decoding batches into a ring buffer.
+
+Every live view in the kernel (peek tables, plots, status) reads a tap's
+snapshot instead of opening its own consumer. A tap consumes without a
+consumer group (partitions assigned directly), so it never disturbs groups
+and never commits offsets.
+
+>>> tap = Tap("telemetry", start="latest", rows=1000)    # doctest: +SKIP
+>>> tap.start(); tap.snapshot().tail(5)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import _session
+from .._jobs import Job
+from ..io.decode import DEFAULT_MAX_BYTES, Decoder, frame_from_messages
+from ..io.positions import start_offsets
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..connection import Connection
+
+__all__ = ["Tap"]
+
+#: Records fetched per consume call; decoding happens a batch at a time.
+BATCH = 10_000
+
+
+class Tap(Job):
+    """Consume ``topic`` from ``start`` into a ring buffer of ``rows`` rows.
+
+    Args:
+        topic: the topic to follow.
+        start: ``latest`` (default), ``earliest``, an offset, a time or a
+            relative time such as ``-5m``.
+        rows: how many of the newest rows to keep (memory stays flat).
+        format: value format, as for :func:`kit.read`.
+        max_bytes: larger values are counted as bad.
+        count: stop after this many records (``None``: run until stopped).
+        duration: stop after this many seconds.
+        connection: defaults to the current connection.
+
+    Attributes:
+        total: records seen; ``bad``/``last_error`` from the decoder.
+        rate: records per second over the last second or so.
+    """
+
+    kind = "tap"
+
+    def __init__(
+        self,
+        topic: str,
+        *,
+        start: Any = "latest",
+        rows: int = 1000,
+        format: str = "json",
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        count: int | None = None,
+        duration: float | None = None,
+        connection: Connection | None = None,
+    ) -> None:
+        super().__init__(f"tap:{topic}")
+        self.topic = topic
+        self.start_spec = start
+        self.rows = rows
+        self.count = count
+        self.duration = duration
+        self.decoder = Decoder(format=format, max_bytes=max_bytes)
+        self.connection = _session.current(connection)
+        self.offsets = start_offsets(self.connection, topic, start)
+        self.rate = 0.0
+        self._frames: collections.deque[pl.DataFrame] = collections.deque()
+        self._buffered = 0
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[Tap], None]] = []
+        self._version = 0
+
+    # reading -----------------------------------------------------------------
+    @property
+    def total(self) -> int:
+        return self.decoder.total
+
+    @property
+    def bad(self) -> int:
+        return self.decoder.bad
+
+    @property
+    def last_error(self) -> str | None:
+        return self.decoder.last_error
+
+    @property
+    def version(self) -> int:
+        """Grows with every batch: a cheap "anything new?" check."""
+        return self._version
+
+    def snapshot(self, rows: int | None = None) -> pl.DataFrame:
+        """The newest ``rows`` (default: all buffered) rows, oldest first."""
+        import polars as pl
+
+        with self._lock:
+            frames = list(self._frames)
+        if not frames:
+            return pl.DataFrame()
+        frame = (
+            frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+        )
+        return frame.tail(rows if rows is not None else self.rows)
+
+    def on_batch(self, listener: Callable[[Tap], None]) -> None:
+        """Call ``listener(tap)`` from the tap's thread after each batch."""
+        self._listeners.append(listener)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "topic": self.topic,
+            "total": self.total,
+            "bad": self.bad,
+            "rate": round(self.rate, 1),
+            "last_error": self.last_error,
+        }
+
+    # the thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        from confluent_kafka import TopicPartition
+
+        consumer = self.connection.consumer(enable_auto_commit=False)
+        consumer.assign(
+            [TopicPartition(self.topic, p, o) for p, o in self.offsets.items()]
+        )
+        started = time.monotonic()
+        window_start, window_count = started, 0
+        try:
+            while not self._stop.is_set():
+                if (
+                    self.duration is not None
+                    and time.monotonic() - started >= self.duration
+                ):
+                    break
+                want = BATCH
+                if self.count is not None:
+                    want = min(want, self.count - self.total)
+                    if want <= 0:
+                        break
+                messages = consumer.consume(num_messages=want, timeout=0.1)
+                messages = [m for m in messages if m.error() is None]
+                now = time.monotonic()
+                if messages:
+                    self._append(frame_from_messages(messages, self.decoder))
+                    window_count += len(messages)
+                if now - window_start >= 1.0:
+                    self.rate = window_count / (now - window_start)
+                    window_start, window_count = now, 0
+                elif messages and self.rate == 0.0:
+                    self.rate = window_count / max(now - window_start, 1e-3)
+        finally:
+            consumer.close()
+            self.rate = 0.0
+
+    def _append(self, frame: pl.DataFrame) -> None:
+        with self._lock:
+            self._frames.append(frame)
+            self._buffered += frame.height
+            # Drop whole old batches while the rest still fills the buffer.
+            while self._frames and self._buffered - self._frames[0].height >= self.rows:
+                self._buffered -= self._frames.popleft().height
+            if len(self._frames) > 64:  # many small batches: compact them
+                import polars as pl
+
+                merged = pl.concat(list(self._frames), how="diagonal_relaxed").tail(
+                    self.rows
+                )
+                self._frames = collections.deque([merged])
+                self._buffered = merged.height
+            self._version += 1
+        for listener in list(self._listeners):
+            listener(self)

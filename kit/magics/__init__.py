@@ -1,0 +1,101 @@
+"""``%stream``: the notebook's way into the kit.
+
+``%load_ext kit`` registers :class:`StreamMagics`. Each subcommand lives in
+its own module (``connect``, ``topics``, ``peek``, ``read``, ``replay``,
+``demo``, ``stop``), parses its arguments with IPython's
+``magic_arguments`` and calls the matching ``kit`` function. Mistakes raise
+``UsageError`` (no traceback), naming the bad value and the fix.
+
+Settings (``%config StreamMagics.peek_rows = 50``) are the traits below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from traitlets import Float, Int
+from traitlets.config import Configurable
+
+from .._errors import KitError
+
+__all__ = ["SUBCOMMANDS", "StreamMagics"]
+
+#: subcommand → (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "connect": (
+        ".connect",
+        "connect [ADDRESS] [--profile P]: connect and show the guarantees",
+    ),
+    "topics": (".topics", "topics [--once]: a live table of topics"),
+    "peek": (
+        ".peek",
+        "peek TOPIC [--from latest|earliest|OFFSET|TIME|-5m] [--rows N]: live newest records",
+    ),
+    "read": (
+        ".read",
+        "read TOPIC [--last N] [--since T] [--until T] [--limit N] [-> var]: a DataFrame",
+    ),
+    "replay": (
+        ".replay",
+        "replay SOURCE TOPIC [--speed X | --fast] [--key COL]: recorded data into a topic",
+    ),
+    "demo": (
+        ".demo",
+        "demo telemetry [--topic T] [--rate N]: synthetic race telemetry",
+    ),
+    "stop": (".stop", "stop [NAME]: stop live peeks, tables, replays and demos"),
+}
+
+
+def usage() -> str:
+    lines = [f"  %stream {text}" for _module, text in SUBCOMMANDS.values()]
+    return "Usage:\n" + "\n".join(lines)
+
+
+@magics_class
+class StreamMagics(Magics, Configurable):
+    """The ``%stream`` magics; their traits are set with ``%config``."""
+
+    peek_rows = Int(20, help="Rows a %stream peek table shows.").tag(config=True)
+    buffer_rows = Int(
+        1000, help="Rows a live view keeps in memory (a ring buffer)."
+    ).tag(config=True)
+    refresh = Float(0.25, help="Seconds between redraws of a live view (at most).").tag(
+        config=True
+    )
+    topics_refresh = Float(
+        2.0, help="Seconds between refreshes of %stream topics."
+    ).tag(config=True)
+    max_bytes = Int(1_000_000, help="Values larger than this are counted as bad.").tag(
+        config=True
+    )
+    idle = Float(
+        5.0, help="A %stream read ends after this many seconds without records."
+    ).tag(config=True)
+
+    def __init__(self, shell: Any) -> None:
+        Configurable.__init__(self, config=shell.config)
+        Magics.__init__(self, shell=shell)
+        shell.configurables.append(self)
+
+    @line_magic("stream")
+    def stream(self, line: str) -> Any:
+        """Attach the notebook to live topics. ``%stream`` alone lists the subcommands."""
+        name, _, rest = line.strip().partition(" ")
+        if not name or name in ("-h", "--help", "help"):
+            print(usage())
+            return None
+        entry = SUBCOMMANDS.get(name)
+        if entry is None:
+            raise UsageError(
+                f"%stream has no subcommand {name!r}; choose one of "
+                f"{', '.join(SUBCOMMANDS)} (e.g. `%stream peek telemetry`)."
+            )
+        module = importlib.import_module(entry[0], __name__)
+        try:
+            return module.run(self, rest)
+        except (KitError, ValueError) as exc:
+            raise UsageError(str(exc)) from None

@@ -1,0 +1,30 @@
+"""%stream stop [NAME]"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+
+@magic_arguments()
+@argument(
+    "name", nargs="?", default=None, help="stop only jobs whose name contains this"
+)
+def stop(line: str) -> None:
+    """Stop live peeks, topic tables, replays and demo producers of this kernel."""
+
+
+def run(magics: Any, line: str) -> None:
+    from .. import _jobs
+
+    args = parse_argstring(stop, line)
+    stopped = _jobs.stop(args.name)
+    if not stopped:
+        print(
+            "Nothing is running."
+            if args.name is None
+            else f"Nothing running matches {args.name!r}."
+        )
+        return
+    print("Stopped: " + ", ".join(job.name for job in stopped))

@@ -1,0 +1,110 @@
+"""kit.replay: files and frames into a topic, with their timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import kit
+from kit import KitError
+
+START = 1_700_000_000_000
+
+
+def _recording(rows: int = 201, step_ms: int = 100) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "ts": [START + i * step_ms for i in range(rows)],
+            "car": [str(i % 3) for i in range(rows)],
+            "speed": [200.0 + i for i in range(rows)],
+        }
+    )
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_speed_10_keeps_the_timing(tmp_path: Path, topic: str, suffix: str) -> None:
+    """20 s of recorded data at 10x lands in 2 s (within 10%)."""
+    frame = _recording()
+    path = tmp_path / f"laps.{suffix}"
+    {
+        "jsonl": frame.write_ndjson,
+        "csv": frame.write_csv,
+        "parquet": frame.write_parquet,
+    }[suffix](path)
+    job = kit.replay(path, topic, speed=10, key="car", progress=False)
+    assert job.duration == pytest.approx(2.0)
+    assert job.wait(30)
+    assert job.sent == 201
+    took = job.last_sent - job.first_sent  # type: ignore[operator]
+    assert abs(took - 2.0) <= 0.2, f"took {took:.3f} s"
+    out = kit.read(topic)
+    assert out["speed"].to_list() == frame["speed"].to_list()
+    assert out["_key"].to_list() == frame["car"].to_list()
+    gaps = out["_timestamp"].dt.epoch("ms").diff().drop_nulls()
+    assert gaps.min() >= 9 and gaps.max() <= 11  # 100 ms recorded / 10
+
+
+def test_fast_replay_of_a_frame_and_original_timestamps(topic: str) -> None:
+    job = kit.replay(
+        _recording(2000, 1000), topic, speed=None, keep_timestamps=True, progress=False
+    )
+    started = time.monotonic()
+    job.wait(30)
+    assert time.monotonic() - started < 10
+    out = kit.read(topic)
+    assert out.height == 2000
+    assert out["_timestamp"].dt.epoch("ms").to_list() == [
+        START + i * 1000 for i in range(2000)
+    ]
+
+
+def test_replaying_a_read_frame_keeps_keys(
+    connection: kit.Connection, topic: str, tmp_path: Path
+) -> None:
+    kit.replay(_recording(20), topic, speed=None, key="car", progress=False).wait(30)
+    frame = kit.read(topic)
+    copy = topic + "-copy"
+    kit.replay(frame, copy, speed=None, progress=False).wait(30)
+    again = kit.read(copy)
+    assert again["_key"].to_list() == frame["_key"].to_list()
+    assert [c for c in again.columns if not c.startswith("_")] == ["ts", "car", "speed"]
+    connection.delete_topics([copy])
+
+
+def test_stop_ends_a_replay_early(topic: str) -> None:
+    job = kit.replay(_recording(100, 1000), topic, speed=1, progress=False)
+    time.sleep(1.5)
+    job.stop()
+    assert not job.running
+    assert 1 <= job.sent < 10
+
+
+def test_errors_name_the_fix(tmp_path: Path, topic: str) -> None:
+    frame = pl.DataFrame({"speed": [1.0, 2.0]})
+    with pytest.raises(KitError, match=r"No time column .* speed=None"):
+        kit.replay(frame, topic)
+    with pytest.raises(KitError, match=r"key='driver' is not a column"):
+        kit.replay(frame, topic, speed=None, key="driver")
+    with pytest.raises(KitError, match=r"No file at"):
+        kit.replay(tmp_path / "missing.csv", topic)
+    (tmp_path / "data.xlsx").write_text("x")
+    with pytest.raises(KitError, match=r"use one of \.jsonl"):
+        kit.replay(tmp_path / "data.xlsx", topic)
+
+
+def test_cli_replay(tmp_path: Path, connection: kit.Connection, topic: str) -> None:
+    path = tmp_path / "laps.jsonl"
+    path.write_text("\n".join(json.dumps({"ts": START + i, "v": i}) for i in range(50)))
+    result = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "replay", str(path), topic, "--fast", "--broker", str(connection.address)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Replayed 50 records" in result.stdout
+    assert sorted(kit.read(topic)["v"].to_list()) == list(range(50))
