@@ -70,6 +70,10 @@ class Decoder:
         format: ``json`` (default), ``str``, ``bytes``, or a quixstreams
             deserializer name (``double``, ``int``...).
         max_bytes: larger values are counted as bad.
+        infer_rows: rows of each batch its schema is inferred from. ``None``
+            (all rows) never misses a field; a bound (live views use 1,000)
+            decodes about 2.5x faster, but a field first seen past that row of
+            a batch is left out of that batch.
 
     Attributes:
         schema: column name → Polars dtype, grown as new fields appear.
@@ -79,7 +83,11 @@ class Decoder:
     """
 
     def __init__(
-        self, *, format: str = "json", max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        *,
+        format: str = "json",
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        infer_rows: int | None = None,
     ) -> None:
         if format not in FORMATS:
             raise ValueError(
@@ -87,6 +95,7 @@ class Decoder:
             )
         self.format = format
         self.max_bytes = max_bytes
+        self.infer_rows = infer_rows
         self.schema: dict[str, Any] = {}
         self.total = 0
         self.bad = 0
@@ -145,7 +154,7 @@ class Decoder:
             values = [v.replace(b"\n", b" ").replace(b"\r", b" ") for v in values]
             blob = b"\n".join(values)
         try:
-            frame = pl.read_ndjson(blob, infer_schema_length=None)
+            frame = pl.read_ndjson(blob, infer_schema_length=self.infer_rows)
             if frame.height == len(values):
                 return flatten(frame)
         except Exception:
@@ -300,7 +309,7 @@ def frame_from_messages(messages: Sequence[Any], decoder: Decoder) -> pl.DataFra
 
     meta = pl.DataFrame(
         {
-            "_key": pl.Series([_text(m.key()) for m in messages], dtype=pl.String),
+            "_key": _keys([m.key() for m in messages]),
             "_timestamp": pl.Series(
                 [m.timestamp()[1] for m in messages], dtype=pl.Int64
             )
@@ -313,6 +322,17 @@ def frame_from_messages(messages: Sequence[Any], decoder: Decoder) -> pl.DataFra
     values = decoder.decode([m.value() for m in messages])
     values = values.drop([c for c in META_COLUMNS if c in values.columns])
     return pl.concat([meta, values], how="horizontal")
+
+
+def _keys(keys: list[bytes | None]) -> pl.Series:
+    """Keys as text: UTF-8 where it is, else hex digits (``0x...``)."""
+    import polars as pl
+
+    try:
+        series: pl.Series = pl.Series("_key", keys, dtype=pl.Binary).cast(pl.String)
+        return series
+    except pl.exceptions.ComputeError:  # some key is not UTF-8
+        return pl.Series("_key", [_text(k) for k in keys], dtype=pl.String)
 
 
 def _text(key: bytes | None) -> str | None:

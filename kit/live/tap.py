@@ -72,12 +72,14 @@ class Tap(Job):
         self.rows = rows
         self.count = count
         self.duration = duration
-        self.decoder = Decoder(format=format, max_bytes=max_bytes)
+        # A live view infers each batch's schema from its first 1,000 rows.
+        self.decoder = Decoder(format=format, max_bytes=max_bytes, infer_rows=1000)
         self.connection = _session.current(connection)
         self.offsets = start_offsets(self.connection, topic, start)
         self.rate = 0.0
         self._frames: collections.deque[pl.DataFrame] = collections.deque()
         self._buffered = 0
+        self._seen = 0
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Tap], None]] = []
         self._version = 0
@@ -85,7 +87,8 @@ class Tap(Job):
     # reading -----------------------------------------------------------------
     @property
     def total(self) -> int:
-        return self.decoder.total
+        """Records seen (and buffered, so a snapshot already holds them)."""
+        return self._seen
 
     @property
     def bad(self) -> int:
@@ -131,7 +134,10 @@ class Tap(Job):
     def _run(self) -> None:
         from confluent_kafka import TopicPartition
 
-        consumer = self.connection.consumer(enable_auto_commit=False)
+        # A bounded prefetch queue keeps memory flat on a fast topic.
+        consumer = self.connection.consumer(
+            enable_auto_commit=False, queued_max_messages_kbytes=16384
+        )
         consumer.assign(
             [TopicPartition(self.topic, p, o) for p, o in self.offsets.items()]
         )
@@ -168,6 +174,7 @@ class Tap(Job):
         with self._lock:
             self._frames.append(frame)
             self._buffered += frame.height
+            self._seen += frame.height
             # Drop whole old batches while the rest still fills the buffer.
             while self._frames and self._buffered - self._frames[0].height >= self.rows:
                 self._buffered -= self._frames.popleft().height
