@@ -15,8 +15,8 @@ import importlib
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
-from traitlets import Float, Int
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
 from .._errors import KitError
@@ -46,7 +46,19 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         ".demo",
         "demo telemetry [--topic T] [--rate N]: synthetic race telemetry",
     ),
-    "stop": (".stop", "stop [NAME]: stop live peeks, tables, replays and demos"),
+    "run": (
+        ".run",
+        "run [STEP ...] [--name S] [--detach]: run the %%stream chain live",
+    ),
+    "status": (
+        ".status",
+        "status: running chains (records, msg/s, lag, DLQ, errors, guarantee)",
+    ),
+    "export": (
+        ".export",
+        "export OUTDIR [--name N] [--chain STEP ...]: the chain as a service",
+    ),
+    "stop": (".stop", "stop [NAME]: stop live views, replays, demos and live chains"),
 }
 
 
@@ -76,10 +88,27 @@ class StreamMagics(Magics, Configurable):
         5.0, help="A %stream read ends after this many seconds without records."
     ).tag(config=True)
 
+    prototype_rows = Int(
+        1000, help="Records of a step's input its instant prototype runs on."
+    ).tag(config=True)
+    service_name = Unicode("live", help="Service name of %stream run.").tag(config=True)
+
     def __init__(self, shell: Any) -> None:
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
         shell.configurables.append(self)
+        self.prototypes: dict[str, Any] = {}
+        self.live: dict[str, list[str]] = {}
+
+    @cell_magic("stream")
+    def stream_cell(self, line: str, cell: str) -> Any:
+        """A chain step (``%%stream NAME --input TOPIC|STEP``) or helpers."""
+        from .cell import run_cell
+
+        try:
+            return run_cell(self, line, cell)
+        except (KitError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
 
     @line_magic("stream")
     def stream(self, line: str) -> Any:

@@ -16,10 +16,15 @@ def stop(line: str) -> None:
 
 
 def run(magics: Any, line: str) -> None:
-    from .. import _jobs
+    from .. import _jobs, process
 
     args = parse_argstring(stop, line)
-    stopped = _jobs.stop(args.name)
+    stopped: list[Any] = list(_jobs.stop(args.name))
+    for service in process.list_services():
+        if args.name is None or args.name in service.name:
+            process.stop_service(service.name)
+            magics.live.pop(service.name, None)
+            stopped.append(service)
     if not stopped:
         print(
             "Nothing is running."

@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -77,6 +78,34 @@ class PeekWidget:
         return self.table.inner_text()
 
 
+# One atomic read of every row's box: the table is redrawn several times a
+# second, so a row located first and measured later may already be gone.
+_ROW_BOXES_JS = """
+el => (el.matches('tr') ? [el] : [...el.querySelectorAll('tr')]).map(row => {
+  const box = row.getBoundingClientRect();
+  return {
+    text: row.innerText,
+    width: box.width,
+    height: box.height,
+    top: box.top,
+    bottom: box.bottom,
+    visible: row.checkVisibility(),
+  };
+})
+"""
+
+
+def _assert_rows_on_screen(page: Page, where: Locator, at_least: int) -> None:
+    """Every ``tr`` in ``where`` (or ``where`` itself) is shown, sized, in view."""
+    rows: list[dict[str, Any]] = where.evaluate(_ROW_BOXES_JS)
+    assert len(rows) >= at_least, rows
+    height = page.viewport_size["height"] if page.viewport_size else 0
+    for row in rows:
+        assert row["visible"] and row["text"].strip(), row
+        assert row["width"] > 0 and row["height"] > 0, row
+        assert row["top"] >= 0 and row["bottom"] <= height, row
+
+
 def _wait_until_changed(
     read: Callable[[], str], before: str, timeout: float = 10.0
 ) -> str:
@@ -116,13 +145,8 @@ def test_peek_table_is_live(lab: Lab, page: Page) -> None:
     assert first_row_1 != first_row_2
     assert png_1.read_bytes() != png_2.read_bytes()
     # The header and every row are on screen with a real size.
-    header = peek.table.locator("thead th")
-    assert header.count() >= 10  # _key, _timestamp, ... and the telemetry fields
-    for row in [peek.table.locator("thead tr"), *peek.rows.all()]:
-        expect(row).to_be_visible()
-        box = row.bounding_box()
-        assert box is not None and box["width"] > 0 and box["height"] > 0, box
-    # Headers are the record's fields, newest row first (a car key 1..5).
+    _assert_rows_on_screen(page, peek.table, ROWS + 1)  # + the header
+    # The header names the record's metadata and the telemetry fields.
     header_text = peek.table.locator("thead").inner_text()
     for column in ("_key", "_offset", "car", "speed", "rpm", "gear"):
         assert column in header_text, header_text
@@ -193,9 +217,7 @@ def test_topics_table_lists_the_topic_with_its_rate(lab: Lab, page: Page) -> Non
     expect(cells.nth(3)).to_have_text(re.compile(r"^[1-9][\d,]*$"), timeout=15_000)
     messages = int(cells.nth(2).inner_text().replace(",", ""))
     assert messages > 0
-    expect(row).to_be_visible()
-    box = row.bounding_box()
-    assert box is not None and box["width"] > 0 and box["height"] > 0, box
+    _assert_rows_on_screen(page, row, 1)
 
     screenshot(page, "topics-widget")
     assert console_errors(page) == []

@@ -1,0 +1,231 @@
+"""A chain → a service folder that runs anywhere Python and Kafka are.
+
+Layout (plain Docker and Quix Cloud both take it)::
+
+    main.py            entry point: builds the chain with kit_runtime
+    steps.py           the captured helper and step cells, as functions
+    kit_runtime/       the kit's runtime (no Jupyter dependency), copied
+    requirements.txt   exact versions of this environment
+    dockerfile, app.yaml, .env.example, README.md
+
+The broker and topics come from environment variables (``KIT_BROKER`` or
+``Quix__Broker__Address``, one ``TOPIC_<NAME>`` per topic), never from
+literals. Live runs from a notebook execute this same code.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import shutil
+import textwrap
+from collections.abc import Iterable
+from pathlib import Path
+
+from .chain.capture import Chain
+from .chain.step import CellStep, step_function_source
+
+__all__ = ["export_chain", "topic_variable"]
+
+RUNTIME = Path(__file__).parent / "runtime"
+BASE_REQUIREMENTS = ("quixstreams", "polars", "confluent-kafka")
+
+
+def topic_variable(topic: str) -> str:
+    """The environment variable naming a topic in the service.
+
+    >>> topic_variable("telemetry.clean-v2")
+    'TOPIC_TELEMETRY_CLEAN_V2'
+    """
+    return "TOPIC_" + re.sub(r"[^A-Za-z0-9]+", "_", topic).strip("_").upper()
+
+
+def export_chain(
+    chain: Chain,
+    outdir: str | Path,
+    *,
+    name: str,
+    steps: Iterable[str] | None = None,
+    source: str = "a notebook",
+    topics: Iterable[str] | None = None,
+) -> Path:
+    """Write the service for ``steps`` (default: all) of ``chain`` to ``outdir``."""
+    ordered = chain.ordered(steps)
+    chain.validate(ordered, topics=topics)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    runtime = out / "kit_runtime"
+    if runtime.exists():
+        shutil.rmtree(runtime)
+    shutil.copytree(
+        RUNTIME, runtime, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    imports = chain.needed_imports(ordered)
+    (out / "steps.py").write_text(
+        _steps_py(chain, ordered, imports, name=name, source=source)
+    )
+    (out / "main.py").write_text(_main_py(name, source))
+    (out / "requirements.txt").write_text(_requirements(imports))
+    inputs, outputs = _topics(chain, ordered)
+    (out / "dockerfile").write_text(_dockerfile())
+    (out / "app.yaml").write_text(_app_yaml(name, inputs, outputs))
+    (out / ".env.example").write_text(_env_example(inputs, outputs))
+    return out
+
+
+def _topics(chain: Chain, steps: list[CellStep]) -> tuple[list[str], list[str]]:
+    outputs = [chain.output_topic(s) for s in steps]
+    inputs = []
+    for step in steps:
+        topic = chain.topic_of(step.input)
+        if topic not in outputs and topic not in inputs:
+            inputs.append(topic)
+    return inputs, outputs
+
+
+def _steps_py(
+    chain: Chain, steps: list[CellStep], imports: list[str], *, name: str, source: str
+) -> str:
+    parts = [
+        f'"""The steps of service {name!r}, exported from {source} by jupyter-streamkit.\n\n'
+        "Each function is one %%stream cell; helper cells come first. Topics are\n"
+        'read from TOPIC_* environment variables (defaults: the notebook\'s topics)."""\n',
+        "from __future__ import annotations\n",
+        "import os\nfrom typing import Any\n\nimport polars as pl\n",
+    ]
+    if imports:
+        parts.append("\n".join(imports) + "\n")
+    parts.append("from kit_runtime.chain import Step\n")
+    for helper_name, helper in chain.helpers.items():
+        parts.append(f"# --- %%stream helpers ({helper_name}) ---\n{helper.strip()}\n")
+    for step in steps:
+        parts.append(
+            f"# --- {step.cell_line or '%%stream ' + step.name} ---\n"
+            + step_function_source(step)
+        )
+    parts.append(
+        "def topic(variable: str, default: str) -> str:\n"
+        "    return os.environ.get(variable) or default\n"
+    )
+    rows = []
+    for step in steps:
+        src, dst = chain.topic_of(step.input), chain.output_topic(step)
+        func = step_function_source(step).split("(", 1)[0].removeprefix("def ")
+        rows.append(
+            f"    Step(\n        {step.name!r},\n        {step.kind!r},\n"
+            f"        topic({topic_variable(src)!r}, {src!r}),\n"
+            f"        topic({topic_variable(dst)!r}, {dst!r}),\n"
+            f"        {func},\n    ),"
+        )
+    parts.append("STEPS = [\n" + "\n".join(rows) + "\n]\n")
+    return "\n\n".join(parts)
+
+
+def _main_py(name: str, source: str) -> str:
+    return textwrap.dedent(
+        f'''\
+        """Service {name!r}, exported from {source} by jupyter-streamkit.
+
+        Run: KIT_BROKER=host:9092 python main.py   (or Quix__Broker__Address,
+        or Quix__Sdk__Token on Quix Cloud). SIGTERM finishes the current batch,
+        commits and exits 0.
+        """
+
+        import sys
+
+        from kit_runtime.service import run
+        from steps import STEPS
+
+        if __name__ == "__main__":
+            sys.exit(run(STEPS, name={name!r}))
+        '''
+    )
+
+
+def _requirements(imports: list[str]) -> str:
+    """Exact versions of this environment for the runtime and the steps' imports."""
+    names = list(BASE_REQUIREMENTS)
+    modules = {
+        line.split()[1].split(".")[0]
+        for line in imports
+        if line.startswith(("import ", "from "))
+    }
+    distributions = importlib.metadata.packages_distributions()
+    for module in sorted(modules):
+        for dist in distributions.get(module, []):
+            if dist.lower() not in {n.lower() for n in names}:
+                names.append(dist)
+    lines = []
+    for dist in names:
+        try:
+            lines.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "\n".join(lines) + "\n"
+
+
+def _dockerfile() -> str:
+    return textwrap.dedent(
+        """\
+        FROM python:3.11-slim
+        ENV PYTHONUNBUFFERED=1
+        WORKDIR /app
+        COPY requirements.txt .
+        RUN pip install --no-cache-dir -r requirements.txt
+        COPY . .
+        ENTRYPOINT ["python", "main.py"]
+        """
+    )
+
+
+def _app_yaml(name: str, inputs: list[str], outputs: list[str]) -> str:
+    lines = [f"name: {name}", "language: python", "variables:"]
+    for topic in inputs:
+        lines += _variable(
+            topic_variable(topic),
+            "InputTopic",
+            topic,
+            f"Topic the chain reads ({topic})",
+        )
+    for topic in outputs:
+        lines += _variable(
+            topic_variable(topic),
+            "OutputTopic",
+            topic,
+            f"Topic a step writes ({topic})",
+        )
+    lines += _variable(
+        "KIT_BROKER",
+        "FreeText",
+        "",
+        "Kafka bootstrap servers (not needed on Quix Cloud)",
+    )
+    lines += _variable(
+        "KIT_SASL_PASSWORD", "HiddenText", "", "SASL password, if the broker needs one"
+    )
+    lines += [
+        "dockerfile: dockerfile",
+        "runEntryPoint: main.py",
+        "defaultFile: main.py",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _variable(name: str, kind: str, default: str, description: str) -> list[str]:
+    return [
+        f"  - name: {name}",
+        f"    inputType: {kind}",
+        f"    description: {description}",
+        f"    defaultValue: {default!r}" if default else "    defaultValue: ''",
+        "    required: false",
+    ]
+
+
+def _env_example(inputs: list[str], outputs: list[str]) -> str:
+    lines = [
+        "KIT_BROKER=localhost:9092",
+        "# KIT_PROFILE=kafka   (local for a Tansu broker)",
+    ]
+    lines += [f"{topic_variable(t)}={t}" for t in [*inputs, *outputs]]
+    return "\n".join(lines) + "\n"

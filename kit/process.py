@@ -1,0 +1,202 @@
+"""Service processes started by the kit: live runs and ``kit run``.
+
+Each is recorded in the state directory (``services/<name>.json``: pid,
+folder, log, status file), so ``kit status`` and ``kit stop`` in a shell see
+what a notebook started. A live run watches its kernel (``KIT_PARENT_PID``)
+and stops with it; the kernel also stops its children when it exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _state
+from ._errors import KitError
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["Service", "list_services", "start_service", "stop_service"]
+
+_CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
+
+
+@dataclass
+class Service:
+    name: str
+    pid: int
+    folder: str
+    log: str
+    status_file: str
+    started_at: float
+    detached: bool = False
+
+    def status(self) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(Path(self.status_file).read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return data
+
+    @property
+    def alive(self) -> bool:
+        child = _CHILDREN.get(self.name)
+        if child is not None and child.pid == self.pid:
+            return child.poll() is None
+        try:
+            os.kill(self.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+
+def _dir() -> Path:
+    path = _state.state_dir() / "services"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def service_env(connection: Connection, *, name: str, parent: bool) -> dict[str, str]:
+    """Environment for a service process on ``connection``."""
+    env = dict(os.environ)
+    settings = connection.settings
+    if settings.profile == "quix":
+        env["Quix__Sdk__Token"] = settings.quix_sdk_token or ""
+    else:
+        env["KIT_BROKER"] = settings.address or ""
+    env["KIT_PROFILE"] = settings.profile
+    env["KIT_TRANSACTIONS"] = "1" if settings.transactions else "0"
+    for key, value in settings.security.items():
+        env["KIT_" + key.upper().replace(".", "_")] = value
+    env["KIT_GROUP"] = f"kit-{name}"
+    env["PYTHONUNBUFFERED"] = "1"
+    if parent:
+        env["KIT_PARENT_PID"] = str(os.getpid())
+    return env
+
+
+def start_service(
+    folder: str | Path, *, name: str, connection: Connection, detach: bool = False
+) -> Service:
+    """Start ``folder``'s main.py as a child process (restarting a running one)."""
+    stop_service(name)
+    folder = Path(folder).resolve()
+    log = _dir() / f"{name}.log"
+    status_file = _dir() / f"{name}.status.json"
+    status_file.unlink(missing_ok=True)
+    env = service_env(connection, name=name, parent=not detach)
+    env["KIT_STATUS_FILE"] = str(status_file)
+    env.setdefault("KIT_STATE_DIR_SERVICE", str(folder / "state"))
+    with open(log, "ab") as out:
+        child = subprocess.Popen(
+            [sys.executable, "main.py"],
+            cwd=folder,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _CHILDREN[name] = child
+    service = Service(
+        name=name,
+        pid=child.pid,
+        folder=str(folder),
+        log=str(log),
+        status_file=str(status_file),
+        started_at=time.time(),
+        detached=detach,
+    )
+    (_dir() / f"{name}.json").write_text(json.dumps(asdict(service)))
+    return service
+
+
+def list_services() -> list[Service]:
+    """Recorded services (records of dead processes are dropped)."""
+    out = []
+    for path in sorted(_dir().glob("*.json")):
+        if path.name.endswith(".status.json"):
+            continue
+        try:
+            service = Service(**json.loads(path.read_text()))
+        except (OSError, TypeError, json.JSONDecodeError):
+            continue
+        if service.alive:
+            out.append(service)
+        else:
+            _reap(service.name)
+            path.unlink(missing_ok=True)
+    return out
+
+
+def stop_service(name: str, *, timeout: float = 20.0) -> Service | None:
+    """SIGTERM (the current batch finishes and commits), then SIGKILL."""
+    path = _dir() / f"{name}.json"
+    try:
+        service = Service(**json.loads(path.read_text()))
+    except (OSError, TypeError, json.JSONDecodeError):
+        return None
+    if service.alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(service.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while service.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if service.alive:
+            os.kill(service.pid, signal.SIGKILL)
+            while service.alive:
+                time.sleep(0.05)
+    _reap(name)
+    path.unlink(missing_ok=True)
+    return service
+
+
+def wait_running(service: Service, *, timeout: float = 30.0) -> dict[str, Any]:
+    """Wait until every step of ``service`` reports "running"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.alive:
+            raise KitError(
+                f"Service {service.name!r} exited at start; its log ({service.log}) ends:\n"
+                + _tail(service.log)
+            )
+        status = service.status()
+        if status and all(s["state"] == "running" for s in status["steps"]):
+            return status
+        time.sleep(0.1)
+    raise KitError(
+        f"Service {service.name!r} did not start within {timeout:.0f} s; see {service.log}."
+    )
+
+
+def _reap(name: str) -> None:
+    child = _CHILDREN.pop(name, None)
+    if child is not None:
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@atexit.register
+def _stop_children() -> None:
+    for name in list(_CHILDREN):
+        stop_service(name, timeout=10)
