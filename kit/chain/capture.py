@@ -107,7 +107,7 @@ class Chain:
         code = [s.source for s in steps] + list(self.helpers.values())
         used = set().union(*(names_used(c) for c in code)) if code else set()
         lines = []
-        for name in sorted(used):
+        for name in sorted(used - {"pl"}):  # steps always have polars as pl
             line = self.imports.get(name)
             if line and line not in lines:
                 lines.append(line)

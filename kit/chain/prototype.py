@@ -167,7 +167,7 @@ def _run_quix(
             sdf = func(sdf)
         except Exception as exc:
             raise cell_error(step, exc) from None
-        rows = app.run(sdf, timeout=2.0, collect=True, metadata=True)
+        rows = app.run(timeout=2.0, collect=True, metadata=True)
     finally:
         connection.delete_topics([topic])
     if not rows:

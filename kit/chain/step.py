@@ -67,8 +67,8 @@ class CellStep:
             end = body[-1] if body else None
             ret = ast.Return(value=ast.Name(id=arg, ctx=ast.Load()))
             if end is not None:
-                ret.lineno = end.end_lineno or end.lineno
-                ret.col_offset = 0
+                ret.lineno = ret.end_lineno = end.end_lineno or end.lineno
+                ret.col_offset = ret.end_col_offset = 0
             body.append(ret)
         return body
 

@@ -50,6 +50,7 @@ def read(
     format: str = "json",
     idle: float = 5.0,
     progress: bool | None = None,
+    dedupe: bool = False,
     connection: Connection | None = None,
 ) -> pl.DataFrame:
     """Read a bounded range of ``topic`` (all partitions) into a DataFrame.
@@ -72,6 +73,8 @@ def read(
             deserializer name.
         idle: stop after this many seconds without a record.
         progress: show a progress bar (default: for reads over a second).
+        dedupe: drop records whose ``kit-id`` identity was already read: the
+            duplicates an at-least-once service may write after a crash.
         connection: defaults to the current connection.
 
     >>> import kit
@@ -114,13 +117,18 @@ def read(
     finally:
         seeker.close()
     decoder = Decoder(format=format)
-    frames = _consume(conn, topic, ranges, decoder, idle=idle, progress=progress)
+    frames = _consume(
+        conn, topic, ranges, decoder, idle=idle, progress=progress, ids=dedupe
+    )
     frame = pl.concat(frames, how="diagonal_relaxed") if frames else _empty()
     if since_ms is not None:
         frame = frame.filter(pl.col("_timestamp").dt.epoch("ms") >= since_ms)
     if until_ms is not None:
         frame = frame.filter(pl.col("_timestamp").dt.epoch("ms") < until_ms)
     frame = frame.sort("_timestamp", "_partition", "_offset")
+    if dedupe and "_id" in frame.columns:
+        seen = pl.col("_id").is_null() | pl.col("_id").is_first_distinct()
+        frame = frame.filter(seen).drop("_id")
     if last is not None:
         frame = frame.tail(last)
     if limit is not None:
@@ -169,6 +177,7 @@ def _consume(
     *,
     idle: float,
     progress: bool | None,
+    ids: bool = False,
 ) -> list[pl.DataFrame]:
     from confluent_kafka import TopicPartition
     from tqdm.auto import tqdm
@@ -217,7 +226,7 @@ def _consume(
                     pending.pop(p)
                     consumer.incremental_unassign([TopicPartition(topic, p)])
             if batch:
-                frames.append(frame_from_messages(batch, decoder))
+                frames.append(frame_from_messages(batch, decoder, ids=ids))
                 bar.update(len(batch))
                 last_record = time.monotonic()
             elif time.monotonic() - last_record > idle:

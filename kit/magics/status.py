@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from IPython.core.magic_arguments import magic_arguments, parse_argstring
 from IPython.core.display import HTML
+from IPython.core.magic_arguments import magic_arguments, parse_argstring
 
 
 @magic_arguments()

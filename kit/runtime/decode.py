@@ -299,11 +299,15 @@ def _preview(value: bytes, limit: int = 40) -> str:
 META_COLUMNS = ("_key", "_timestamp", "_partition", "_offset")
 
 
-def frame_from_messages(messages: Sequence[Any], decoder: Decoder) -> pl.DataFrame:
+def frame_from_messages(
+    messages: Sequence[Any], decoder: Decoder, *, ids: bool = False
+) -> pl.DataFrame:
     """A frame from confluent-kafka messages: metadata columns, then the
     decoded value's columns, then ``_error``.
 
-    Keys are text (hex ``0x...`` where not UTF-8); timestamps are UTC.
+    Keys are text (hex ``0x...`` where not UTF-8); timestamps are UTC. With
+    ``ids``, an ``_id`` column holds each record's ``kit-id`` header (the
+    identity kit services stamp on their outputs), or null.
     """
     import polars as pl
 
@@ -319,6 +323,12 @@ def frame_from_messages(messages: Sequence[Any], decoder: Decoder) -> pl.DataFra
             "_offset": pl.Series([m.offset() for m in messages], dtype=pl.Int64),
         }
     )
+    if ids:
+        meta = meta.with_columns(
+            pl.Series(
+                "_id", [_identity(m.headers()) for m in messages], dtype=pl.String
+            )
+        )
     values = decoder.decode([m.value() for m in messages])
     values = values.drop([c for c in META_COLUMNS if c in values.columns])
     return pl.concat([meta, values], how="horizontal")
@@ -343,3 +353,14 @@ def _text(key: bytes | None) -> str | None:
         return key.decode()
     except UnicodeDecodeError:
         return "0x" + key.hex()
+
+
+def _identity(headers: list[tuple[str, bytes]] | None) -> str | None:
+    for key, value in headers or ():
+        if key == "kit-id":
+            return (
+                value.decode(errors="replace")
+                if isinstance(value, bytes)
+                else str(value)
+            )
+    return None

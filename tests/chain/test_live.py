@@ -1,0 +1,235 @@
+"""The chain live on the real broker: parity with prototypes, a Polars step
+feeding a Quix window step, hot restart, SIGKILL + restart, dead letters."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import kit
+from kit import process
+from kit.chain.capture import Chain, kernel_chain
+from kit.chain.step import CellStep
+from kit.export import export_chain
+
+pytestmark = pytest.mark.slow
+
+
+def _cell(ip: Any, code: str) -> Any:
+    result = ip.run_cell(code, store_history=True)
+    return result.result
+
+
+def _count(conn: kit.Connection, topic: str) -> int:
+    return next((t.messages for t in conn.topics() if t.name == topic), 0)
+
+
+def _wait_count(conn: kit.Connection, topic: str, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while _count(conn, topic) < n:
+        assert time.monotonic() < deadline, f"{topic}: {_count(conn, topic)} of {n}"
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def names() -> Any:
+    suffix = uuid.uuid4().hex[:8]
+    kernel_chain().steps.clear()
+    kernel_chain().helpers.clear()
+    yield type(
+        "Names",
+        (),
+        {
+            "input": f"in-{suffix}",
+            "fast": f"fast-{suffix}",
+            "laps": f"laps-{suffix}",
+            "service": f"svc-{suffix}",
+        },
+    )
+    process.stop_service(f"svc-{suffix}")
+    kernel_chain().steps.clear()
+
+
+def test_prototype_equals_live_output_and_windows_chain(
+    ip: Any, connection: kit.Connection, names: Any
+) -> None:
+    kit.demo(names.input, rate=2000, count=600, connection=connection).wait(30)
+    _cell(ip, "import polars as pl\nfrom datetime import timedelta")
+    proto = _cell(
+        ip,
+        f"%%stream fast --input {names.input} --output {names.fast}\n"
+        'df.filter(pl.col("gear") >= 4).with_columns(speed_ms=pl.col("speed") / 3.6)',
+    )
+    assert isinstance(proto, pl.DataFrame) and 0 < proto.height < 600
+    windows = _cell(
+        ip,
+        f"%%stream laps --input fast --output {names.laps} --quix\n"
+        'sdf = sdf.group_by("car").tumbling_window(timedelta(milliseconds=500)).count().final()',
+    )
+    assert windows.height > 0
+    live = ip.run_line_magic("stream", f"run --name {names.service}")
+    assert live.status()["steps"][0]["guarantee"] == "at-least-once"
+    _wait_count(connection, names.fast, proto.height)
+    out = kit.read(names.fast, dedupe=True)
+    fields = [c for c in proto.columns if not c.startswith("_")]
+    assert (
+        out.select(fields)
+        .sort("car", "ts")
+        .equals(proto.select(fields).sort("car", "ts"))
+    )
+    _wait_count(connection, names.laps, windows.height)
+    live_windows = kit.read(names.laps, dedupe=True)
+    key = ["start", "end"]
+    assert set(live_windows.select([*key, "value"]).iter_rows()) >= set(
+        windows.select([*key, "value"]).iter_rows()
+    )
+    html = ip.run_line_magic("stream", "status").data
+    assert names.service in html and "fast" in html and "laps" in html
+    ip.run_line_magic("stream", f"stop {names.service}")
+    assert not any(s.name == names.service for s in process.list_services())
+
+
+def test_hot_restart_loses_nothing(
+    ip: Any, connection: kit.Connection, names: Any
+) -> None:
+    connection.create_topic(names.input, partitions=2)
+    _cell(ip, f"%%stream fast --input {names.input} --output {names.fast}\ndf")
+    ip.run_line_magic("stream", f"run --name {names.service}")
+    producer = kit.demo(names.input, rate=400, duration=6, connection=connection)
+    time.sleep(2.5)
+    _cell(
+        ip,
+        f"%%stream fast --input {names.input} --output {names.fast}\ndf.with_columns(v2=pl.lit(2))",
+    )
+    producer.wait(30)
+    sent = producer.sent
+    _wait_count(connection, names.fast, sent)
+    out = kit.read(names.fast, dedupe=True)
+    assert out.height == sent
+    assert out["v2"].null_count() < sent  # the new code is live
+    assert set(out["ts"].to_list()) == set(kit.read(names.input)["ts"].to_list())
+
+
+def test_sigkill_and_restart_lose_and_duplicate_nothing(
+    connection: kit.Connection, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    source, sink, name = f"kin-{suffix}", f"kout-{suffix}", f"kill-{suffix}"
+    connection.create_topic(source, partitions=4)
+    connection.create_topic(sink, partitions=4)
+    n = 40_000
+    producer = connection.producer()
+    for i in range(n):
+        producer.produce(
+            source,
+            key=str(i % 13).encode(),
+            value=json.dumps({"i": i, "v": i % 97}).encode(),
+            partition=i % 4,
+        )
+    producer.flush(30)
+    chain = Chain()
+    chain.add_step(
+        CellStep("double", "polars", source, sink, 'df.with_columns(w=pl.col("v") * 2)')
+    )
+    folder = export_chain(chain, tmp_path / "svc", name=name, topics=[source, sink])
+    kills = 0
+    try:
+        for _ in range(3):
+            service = process.start_service(folder, name=name, connection=connection)
+            process.wait_running(service)
+            target = _count(connection, sink) + n // 6
+            deadline = time.monotonic() + 60
+            while (
+                _count(connection, sink) < min(target, n - 1)
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            os.kill(service.pid, signal.SIGKILL)
+            kills += 1
+            process.stop_service(name)
+        service = process.start_service(folder, name=name, connection=connection)
+        process.wait_running(service)
+        deadline = time.monotonic() + 90
+        while True:
+            status = service.status()
+            lag = status["steps"][0]["lag"] if status else None
+            if lag == 0 and _count(connection, sink) >= n:
+                break
+            assert time.monotonic() < deadline, (
+                f"lag {lag}, out {_count(connection, sink)}"
+            )
+            time.sleep(0.3)
+    finally:
+        process.stop_service(name)
+    raw = kit.read(sink)
+    out = kit.read(sink, dedupe=True)
+    assert kills == 3
+    assert raw.height >= n
+    assert out.height == n, f"{out.height} unique of {n} ({raw.height} with duplicates)"
+    assert sorted(out["i"].to_list()) == list(range(n))
+    assert (out["w"] == out["v"] * 2).all()
+    connection.delete_topics([source, sink])
+
+
+def test_every_bad_record_reaches_the_dlq_with_its_reason(
+    connection: kit.Connection, tmp_path: Path
+) -> None:
+    from confluent_kafka import TopicPartition
+
+    suffix = uuid.uuid4().hex[:8]
+    source, sink, name = f"din-{suffix}", f"dout-{suffix}", f"dlq-{suffix}"
+    connection.create_topic(source, partitions=1)
+    producer = connection.producer()
+    values = [json.dumps({"v": i}).encode() for i in range(30)]
+    values[5], values[9], values[20] = b"not json", b"", b"\x00\xff"
+    for value in values:
+        producer.produce(source, value=value)
+    producer.flush(10)
+    chain = Chain()
+    body = 'df.with_columns(x=pl.col("v").map_elements(lambda v: 1 // (v - 13), return_dtype=pl.Int64))'
+    chain.add_step(CellStep("inverse", "polars", source, sink, body))
+    folder = export_chain(chain, tmp_path / "svc", name=name, topics=[source])
+    service = process.start_service(folder, name=name, connection=connection)
+    try:
+        process.wait_running(service)
+        _wait_count(connection, sink, 26)
+        _wait_count(connection, source + ".dlq", 4)
+    finally:
+        process.stop_service(name)
+    status = service.status()  # the final status, written at exit
+    assert status and status["steps"][0]["dlq"] == 4
+    consumer = connection.consumer()
+    from kit.io.positions import partitions
+
+    parts = connection.offsets(
+        {source + ".dlq": partitions(connection, source + ".dlq")}
+    )
+    consumer.assign(
+        [TopicPartition(t, p, 0) for (t, p), (_lo, hi) in parts.items() if hi]
+    )
+    dead = []
+    while len(dead) < 4:
+        message = consumer.poll(5)
+        assert message is not None
+        dead.append({k: v.decode() for k, v in message.headers()})
+    consumer.close()
+    offsets = sorted(int(d["kit-source-offset"]) for d in dead)
+    assert offsets == [5, 9, 13, 20]
+    reasons = {int(d["kit-source-offset"]): d["kit-error"] for d in dead}
+    assert "not JSON" in reasons[5] and "empty value" in reasons[9]
+    assert "ZeroDivisionError" in reasons[13] and "step 'inverse' failed" in reasons[13]
+    assert all(
+        d["kit-step"] == "inverse" and d["kit-source-topic"] == source for d in dead
+    )
+    assert sorted(kit.read(sink)["v"].to_list()) == [
+        i for i in range(30) if i not in (5, 9, 13, 20)
+    ]
+    connection.delete_topics([source, sink, source + ".dlq"])
