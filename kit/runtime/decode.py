@@ -311,16 +311,22 @@ def frame_from_messages(
     """
     import polars as pl
 
+    # One pass over the messages (each accessor call costs ~50 ns).
+    rows = [
+        (m.key(), m.timestamp()[1], m.partition(), m.offset(), m.value())
+        for m in messages
+    ]
+    keys, stamps, partitions, offsets, raw = (
+        zip(*rows, strict=True) if rows else ((),) * 5
+    )
     meta = pl.DataFrame(
         {
-            "_key": _keys([m.key() for m in messages]),
-            "_timestamp": pl.Series(
-                [m.timestamp()[1] for m in messages], dtype=pl.Int64
-            )
+            "_key": _keys(list(keys)),
+            "_timestamp": pl.Series(stamps, dtype=pl.Int64)
             .cast(pl.Datetime("ms"))
             .dt.replace_time_zone("UTC"),
-            "_partition": pl.Series([m.partition() for m in messages], dtype=pl.Int32),
-            "_offset": pl.Series([m.offset() for m in messages], dtype=pl.Int64),
+            "_partition": pl.Series(partitions, dtype=pl.Int32),
+            "_offset": pl.Series(offsets, dtype=pl.Int64),
         }
     )
     if ids:
@@ -329,7 +335,7 @@ def frame_from_messages(
                 "_id", [_identity(m.headers()) for m in messages], dtype=pl.String
             )
         )
-    values = decoder.decode([m.value() for m in messages])
+    values = decoder.decode(list(raw))
     values = values.drop([c for c in META_COLUMNS if c in values.columns])
     return pl.concat([meta, values], how="horizontal")
 

@@ -103,21 +103,21 @@ def encode_rows(
     else:
         stamps = [None] * frame.height
     if "_partition" in frame.columns and "_offset" in frame.columns:
-        ids = (
-            frame.select(
-                pl.format("{}/{}/{}", pl.lit(source), "_partition", "_offset").alias(
-                    "id"
+        coordinates = frame.select(
+            pl.format("{}/{}/{}", pl.lit(source), "_partition", "_offset")
+        ).to_series()
+        if coordinates.is_duplicated().any():  # a row became several: number them
+            occurrence = pl.int_range(pl.len()).over(coordinates)
+            coordinates = (
+                pl.DataFrame({"id": coordinates})
+                .select(
+                    pl.when(occurrence == 0)
+                    .then(pl.col("id"))
+                    .otherwise(pl.format("{}/{}", "id", occurrence))
                 )
+                .to_series()
             )
-            .with_columns(n=pl.int_range(pl.len()).over("id"))
-            .select(
-                pl.when(pl.col("n") == 0)
-                .then(pl.col("id"))
-                .otherwise(pl.format("{}/{}", "id", "n"))
-            )
-            .to_series()
-            .to_list()
-        )
+        ids = coordinates.to_list()
     else:
         ids = [f"{source}/{batch_tag}/{i}" for i in range(frame.height)]
     return values, keys, stamps, ids
@@ -142,7 +142,9 @@ class PolarsStepRunner:
         self.stop = stop
         self.status = status
         self.batch_timeout = batch_timeout
-        self.decoder = Decoder()
+        # The schema of each batch is inferred from its first 1,000 rows (2.5x
+        # faster than from all rows; see Decoder).
+        self.decoder = Decoder(infer_rows=1000)
 
     def run(self) -> None:
         from confluent_kafka import Consumer, Producer
@@ -193,7 +195,7 @@ class PolarsStepRunner:
                         f"{len(failures)} record(s) of step {step.name!r} were not "
                         f"delivered ({failures[0]}); offsets were not committed."
                     )
-                consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                consumer.commit(offsets=self._commit_offsets, asynchronous=False)
                 self._update_lag(consumer)
             self.status.state = "stopped"
         except BaseException as exc:
@@ -211,32 +213,42 @@ class PolarsStepRunner:
         step = self.step
         self.status.count_in(len(messages))
         frame = frame_from_messages(messages, self.decoder)
+        self._commit_offsets = _next_offsets(step.input, frame)
         bad = frame[ERROR].is_not_null()
-        dead: list[tuple[Any, str]] = [
-            (messages[i], frame[ERROR][i]) for i in bad.arg_true().to_list()
-        ]
-        good = frame.filter(~bad).drop(ERROR)
-        good_messages = [
-            m for m, b in zip(messages, bad.to_list(), strict=True) if not b
-        ]
+        bad_rows = bad.arg_true().to_list() if self.decoder.bad else []
+        dead: list[tuple[Any, str]] = [(messages[i], frame[ERROR][i]) for i in bad_rows]
+        good = frame.filter(~bad).drop(ERROR) if bad_rows else frame.drop(ERROR)
         output, failed = run_batch(step.func, good)
-        dead.extend(
-            (good_messages[i], f"step {step.name!r} failed: {e}") for i, e in failed
-        )
+        if failed:
+            good_messages = [
+                m for i, m in enumerate(messages) if i not in set(bad_rows)
+            ]
+            dead.extend(
+                (good_messages[i], f"step {step.name!r} failed: {e}") for i, e in failed
+            )
         first = messages[0]
         tag = f"b{first.partition()}.{first.offset()}"
         values, keys, stamps, ids = encode_rows(
             output, source=step.input, batch_tag=tag
         )
-        fallback = max(m.timestamp()[1] for m in messages)
+        fallback = frame["_timestamp"].dt.epoch("ms").max()
         topic = step.output
+        produce = producer.produce
         for value, key, stamp, identity in zip(values, keys, stamps, ids, strict=True):
-            _produce(
-                producer, topic, value, key, stamp or fallback, [(ID_HEADER, identity)]
-            )
+            headers = {ID_HEADER: identity}
+            try:
+                produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    timestamp=stamp or fallback,
+                    headers=headers,
+                )
+            except BufferError:
+                _produce(producer, topic, value, key, stamp or fallback, headers)
         self.status.records_out += output.height
         for message, reason in dead:
-            headers = [
+            dead_headers = [
                 ("kit-error", reason[:2000]),
                 ("kit-step", step.name),
                 ("kit-source-topic", message.topic()),
@@ -249,7 +261,7 @@ class PolarsStepRunner:
             ]
             _produce(
                 producer, step.dlq, message.value() or b"", message.key(),
-                message.timestamp()[1], headers,
+                message.timestamp()[1], dead_headers,
             )  # fmt: skip
         if dead:
             self.status.dlq += len(dead)
@@ -270,9 +282,8 @@ class PolarsStepRunner:
 
 
 def _produce(
-    producer: Any, topic: str, value: Any, key: Any, timestamp: int,
-    headers: list[tuple[str, str]],
-) -> None:  # fmt: skip
+    producer: Any, topic: str, value: Any, key: Any, timestamp: Any, headers: Any
+) -> None:
     while True:
         try:
             producer.produce(
@@ -283,11 +294,10 @@ def _produce(
             producer.poll(0.05)
 
 
-def _next_offsets(messages: list[Any]) -> list[Any]:
+def _next_offsets(topic: str, frame: pl.DataFrame) -> list[Any]:
+    """Offsets to commit after ``frame``: last offset + 1 per partition."""
+    import polars as pl
     from confluent_kafka import TopicPartition
 
-    last: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic(), m.partition())
-        last[key] = max(last.get(key, -1), m.offset())
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+    last = frame.group_by("_partition").agg(pl.col("_offset").max())
+    return [TopicPartition(topic, p, o + 1) for p, o in last.iter_rows()]

@@ -78,10 +78,11 @@ class PeekWidget:
         return self.table.inner_text()
 
 
-# One atomic read of every row's box: the table is redrawn several times a
-# second, so a row located first and measured later may already be gone.
+# One atomic read of the rows' boxes, from an element that is not redrawn: the
+# tables are replaced (innerHTML) several times a second, so a row or table
+# located first and measured in a second round trip may already be detached.
 _ROW_BOXES_JS = """
-el => (el.matches('tr') ? [el] : [...el.querySelectorAll('tr')]).map(row => {
+(root, selector) => [...root.querySelectorAll(selector)].map(row => {
   const box = row.getBoundingClientRect();
   return {
     text: row.innerText,
@@ -95,15 +96,15 @@ el => (el.matches('tr') ? [el] : [...el.querySelectorAll('tr')]).map(row => {
 """
 
 
-def _assert_rows_on_screen(page: Page, where: Locator, at_least: int) -> None:
-    """Every ``tr`` in ``where`` (or ``where`` itself) is shown, sized, in view."""
-    rows: list[dict[str, Any]] = where.evaluate(_ROW_BOXES_JS)
-    assert len(rows) >= at_least, rows
+def _rows_on_screen(page: Page, root: Locator, selector: str) -> list[dict[str, Any]]:
+    """The ``selector`` rows in ``root``, each checked shown, sized and in view."""
+    rows: list[dict[str, Any]] = root.evaluate(_ROW_BOXES_JS, selector)
     height = page.viewport_size["height"] if page.viewport_size else 0
     for row in rows:
         assert row["visible"] and row["text"].strip(), row
         assert row["width"] > 0 and row["height"] > 0, row
         assert row["top"] >= 0 and row["bottom"] <= height, row
+    return rows
 
 
 def _wait_until_changed(
@@ -145,7 +146,8 @@ def test_peek_table_is_live(lab: Lab, page: Page) -> None:
     assert first_row_1 != first_row_2
     assert png_1.read_bytes() != png_2.read_bytes()
     # The header and every row are on screen with a real size.
-    _assert_rows_on_screen(page, peek.table, ROWS + 1)  # + the header
+    rows = _rows_on_screen(page, peek.root, "table.kit-table:has(thead) tr")
+    assert len(rows) == ROWS + 1, rows  # + the header
     # The header names the record's metadata and the telemetry fields.
     header_text = peek.table.locator("thead").inner_text()
     for column in ("_key", "_offset", "car", "speed", "rpm", "gear"):
@@ -217,7 +219,8 @@ def test_topics_table_lists_the_topic_with_its_rate(lab: Lab, page: Page) -> Non
     expect(cells.nth(3)).to_have_text(re.compile(r"^[1-9][\d,]*$"), timeout=15_000)
     messages = int(cells.nth(2).inner_text().replace(",", ""))
     assert messages > 0
-    _assert_rows_on_screen(page, row, 1)
+    shown = _rows_on_screen(page, panel, "table.kit-table tbody tr")
+    assert [r for r in shown if r["text"].startswith(topic)], shown
 
     screenshot(page, "topics-widget")
     assert console_errors(page) == []
