@@ -272,6 +272,125 @@ def demo_data(
     click.echo(f"Produced {job.sent:,} records.")
 
 
+@main.command("export")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.argument("outdir", type=click.Path(file_okay=False))
+@click.option("--name", default=None, help="Service name (default: the folder's name).")
+@click.option(
+    "--chain",
+    "steps",
+    multiple=True,
+    help="Export only this step (repeatable) and its inputs.",
+)
+@_friendly
+def export_command(
+    notebook: str, outdir: str, name: str | None, steps: tuple[str, ...]
+) -> None:
+    """Export NOTEBOOK's %%stream chain as a service in OUTDIR."""
+    from pathlib import Path
+
+    from .chain.capture import chain_from_notebook
+    from .export import export_chain
+
+    chain = chain_from_notebook(notebook)
+    service = name or Path(outdir).resolve().name
+    export_chain(
+        chain, outdir, name=service, steps=steps or None, source=Path(notebook).name
+    )
+    click.echo(f"Exported service {service!r} from {notebook} to {outdir}/.")
+
+
+@main.command("run")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--name", default=None, help="Service name (default: the folder's name).")
+@click.option(
+    "--broker",
+    "address",
+    envvar="KIT_BROKER",
+    default=None,
+    help="host:port (default: the embedded broker).",
+)
+@click.option(
+    "--every",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between status lines.",
+)
+@_friendly
+def run_command(
+    folder: str, name: str | None, address: str | None, every: float
+) -> None:
+    """Run an exported service against the current connection (Ctrl-C stops it)."""
+    import time
+    from pathlib import Path
+
+    from . import process
+    from .connection import connect
+
+    conn = connect(address)
+    service_name = name or Path(folder).resolve().name
+    service = process.start_service(
+        folder, name=service_name, connection=conn, detach=True
+    )
+    process.wait_running(service)
+    click.echo(
+        f"Running {service_name!r} (pid {service.pid}) on {conn.address}; Ctrl-C stops it."
+    )
+    try:
+        while service.alive:
+            time.sleep(every)
+            for line in _status_lines(service.status()):
+                click.echo(line)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        process.stop_service(service_name)
+    click.echo(f"Stopped {service_name!r}.")
+
+
+@main.command("status")
+@_friendly
+def status_command() -> None:
+    """Chains and services the kit started (live runs and `kit run`)."""
+    from . import process
+
+    services = process.list_services()
+    if not services:
+        click.echo("No service is running.")
+        return
+    for service in services:
+        click.echo(f"{service.name}  pid {service.pid}  {service.folder}")
+        for line in _status_lines(service.status()):
+            click.echo(line)
+
+
+@main.command("stop")
+@click.argument("name", required=False)
+@_friendly
+def stop_command(name: str | None) -> None:
+    """Stop services the kit started (all, or NAME)."""
+    from . import process
+
+    stopped = [
+        s.name
+        for s in process.list_services()
+        if (name is None or s.name == name) and process.stop_service(s.name)
+    ]
+    click.echo("Stopped: " + ", ".join(stopped) if stopped else "Nothing to stop.")
+
+
+def _status_lines(status: dict[str, Any] | None) -> list[str]:
+    if not status:
+        return ["  (no status yet)"]
+    return [
+        f"  {s['name']:<16} {s['state']:<8} in {s['records_in']:>9,}  out {s['records_out']:>9,}  "
+        f"{s['rate']:>8,.0f} msg/s  lag {s['lag'] if s['lag'] is not None else '?':>6}  "
+        f"dlq {s['dlq']:>5}  errors {s['errors']}  {s['guarantee']}"
+        for s in status["steps"]
+    ]
+
+
 def _duration(seconds: float) -> str:
     """Compact duration for people.
 

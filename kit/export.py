@@ -126,7 +126,7 @@ def _main_py(name: str, source: str) -> str:
         f'''\
         """Service {name!r}, exported from {source} by jupyter-streamkit.
 
-        Run: KIT_BROKER=host:9092 python main.py   (or Quix__Broker__Address,
+        Run: KIT_BROKER=HOST:PORT python main.py   (or Quix__Broker__Address,
         or Quix__Sdk__Token on Quix Cloud). SIGTERM finishes the current batch,
         commits and exits 0.
         """
