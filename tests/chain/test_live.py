@@ -61,14 +61,15 @@ def names() -> Any:
 def test_prototype_equals_live_output_and_windows_chain(
     ip: Any, connection: kit.Connection, names: Any
 ) -> None:
-    kit.demo(names.input, rate=2000, count=600, connection=connection).wait(30)
+    kit.demo(names.input, rate=1000, count=3000, connection=connection).wait(30)
     _cell(ip, "import polars as pl\nfrom datetime import timedelta")
+    ip.run_line_magic("config", "StreamMagics.prototype_rows = 5000")  # the whole input
     proto = _cell(
         ip,
         f"%%stream fast --input {names.input} --output {names.fast}\n"
         'df.filter(pl.col("gear") >= 4).with_columns(speed_ms=pl.col("speed") / 3.6)',
     )
-    assert isinstance(proto, pl.DataFrame) and 0 < proto.height < 600
+    assert isinstance(proto, pl.DataFrame) and 0 < proto.height < 3000
     windows = _cell(
         ip,
         f"%%stream laps --input fast --output {names.laps} --quix\n"
@@ -94,6 +95,7 @@ def test_prototype_equals_live_output_and_windows_chain(
     html = ip.run_line_magic("stream", "status").data
     assert names.service in html and "fast" in html and "laps" in html
     ip.run_line_magic("stream", f"stop {names.service}")
+    ip.run_line_magic("config", "StreamMagics.prototype_rows = 1000")
     assert not any(s.name == names.service for s in process.list_services())
 
 
