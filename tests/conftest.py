@@ -105,3 +105,13 @@ def produce_json(
             **kw,
         )
     producer.flush(10)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_current_connection() -> Iterator[None]:
+    """A test that connects elsewhere (a private broker) must not leave that
+    connection current for the next test."""
+    yield
+    from kit import _session
+
+    _session.set_current(None)

@@ -32,15 +32,29 @@ def render_table(frame: pl.DataFrame, *, newest_first: bool = True) -> str:
     >>> "<td>1.5</td>" in render_table(pl.DataFrame({"x": [1.5]}))
     True
     """
+    import polars as pl
+
     if frame.is_empty():
         return "<div class='kit-empty'>waiting for records…</div>"
-    if newest_first:
+    if "_error" in frame.columns and frame["_error"].null_count() == frame.height:
+        frame = frame.drop("_error")  # the status line counts bad records
+    order = [c for c in ("_timestamp", "_partition", "_offset") if c in frame.columns]
+    if order:
+        frame = frame.sort(order, descending=newest_first)
+    elif newest_first:
         frame = frame.reverse()
     columns = frame.columns[:MAX_COLUMNS]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    text = {c for c in columns if frame.schema[c] in (pl.String, pl.Categorical)}
+    head = "".join(
+        f"<th{' class=kit-text' if c in text else ''}>{html.escape(c)}</th>"
+        for c in columns
+    )
     rows = []
     for row in frame.select(columns).iter_rows():
-        cells = "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row)
+        cells = "".join(
+            f"<td{' class=kit-text' if c in text else ''}>{html.escape(_cell(v))}</td>"
+            for c, v in zip(columns, row, strict=True)
+        )
         rows.append(f"<tr>{cells}</tr>")
     more = ""
     if frame.width > MAX_COLUMNS:
@@ -66,10 +80,11 @@ def _cell(value: Any) -> str:
 STYLE = """
 <style>
 .kit-table { border-collapse: collapse; font: 12px var(--jp-code-font-family, monospace); }
-.kit-table th, .kit-table td { padding: 2px 8px; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
+.kit-table th, .kit-table td { padding: 2px 8px; border-bottom: 1px solid var(--jp-border-color2, #ddd); text-align: right; white-space: nowrap; }
+.kit-table td.kit-text, .kit-table th.kit-text, .kit-schema td { text-align: left; }
 .kit-table th { position: sticky; top: 0; background: var(--jp-layout-color1, #fff); }
 .kit-bad { color: #b00020; }
-.kit-new { background: #fff3c4; border-radius: 3px; padding: 0 3px; }
+.kit-new { background: var(--jp-warn-color3, #fff3c4); border-radius: 3px; padding: 0 3px; }
 .kit-empty, .kit-note { color: #777; font-style: italic; }
 </style>
 """
@@ -96,10 +111,17 @@ class Peek(Job):
         self._new_fields: list[str] = []
         self.status = widgets.HTML()
         self.pause_button = widgets.ToggleButton(
-            value=False, description="Pause", icon="pause", tooltip="Freeze the table"
+            value=False,
+            description="Pause",
+            icon="pause",
+            tooltip="Freeze the table",
+            layout=widgets.Layout(width="auto"),
         )
         self.stop_button = widgets.Button(
-            description="Stop", icon="stop", tooltip="Stop"
+            description="Stop",
+            icon="stop",
+            tooltip="Stop",
+            layout=widgets.Layout(width="auto"),
         )
         self.table = widgets.HTML(STYLE + render_table(tap.snapshot(0)))
         self.schema = widgets.HTML()
@@ -169,13 +191,13 @@ class Peek(Job):
     def _draw_status(self) -> None:
         tap = self.tap
         if tap.running:
-            state = "⏸ paused" if self.paused else "● live"
+            state = "‖ paused" if self.paused else "● live"
         else:
             state = "■ stopped" if tap.error is None else f"✖ failed: {tap.error}"
         parts = [
             f"<b>{html.escape(tap.topic)}</b>",
             html.escape(state),
-            f"{tap.rate:,.0f} msg/s",
+            "… msg/s" if tap.rate is None else f"{tap.rate:,.0f} msg/s",
             f"{tap.total:,} seen",
         ]
         if tap.bad:
@@ -194,7 +216,9 @@ class Peek(Job):
             rows.append(
                 f"<tr><td>{html.escape(name)}{badge}</td><td>{html.escape(str(dtype))}</td></tr>"
             )
-        return STYLE + "<table class='kit-table'>" + "".join(rows) + "</table>"
+        return (
+            STYLE + "<table class='kit-table kit-schema'>" + "".join(rows) + "</table>"
+        )
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), **self.tap.describe(), "kind": self.kind}

@@ -76,7 +76,8 @@ class Tap(Job):
         self.decoder = Decoder(format=format, max_bytes=max_bytes, infer_rows=1000)
         self.connection = _session.current(connection)
         self.offsets = start_offsets(self.connection, topic, start)
-        self.rate = 0.0
+        #: records per second over the last full second (None before one passed)
+        self.rate: float | None = None
         self._frames: collections.deque[pl.DataFrame] = collections.deque()
         self._buffered = 0
         self._seen = 0
@@ -126,7 +127,7 @@ class Tap(Job):
             "topic": self.topic,
             "total": self.total,
             "bad": self.bad,
-            "rate": round(self.rate, 1),
+            "rate": None if self.rate is None else round(self.rate, 1),
             "last_error": self.last_error,
         }
 
@@ -164,8 +165,6 @@ class Tap(Job):
                 if now - window_start >= 1.0:
                     self.rate = window_count / (now - window_start)
                     window_start, window_count = now, 0
-                elif messages and self.rate == 0.0:
-                    self.rate = window_count / max(now - window_start, 1e-3)
         finally:
             consumer.close()
             self.rate = 0.0

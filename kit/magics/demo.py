@@ -25,7 +25,7 @@ def demo(line: str) -> None:
     """Produce synthetic race telemetry in the background."""
 
 
-def run(magics: Any, line: str) -> Any:
+def run(magics: Any, line: str) -> None:
     from ..io.demo import demo as start_demo
 
     args = parse_argstring(demo, line)
@@ -39,4 +39,4 @@ def run(magics: Any, line: str) -> Any:
     )
     print(f"Producing demo telemetry into {args.topic!r} at {args.rate:g} msg/s "
           "(`%stream stop` to end).")  # fmt: skip
-    return job
+    magics.shell.user_ns["_kit_demo"] = job  # reachable, e.g. to wait for it

@@ -138,7 +138,11 @@ def test_demo_and_stop(
     topic_name: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    job = ip.run_line_magic("stream", f"demo telemetry --topic {topic_name} --rate 100")
+    assert (
+        ip.run_line_magic("stream", f"demo telemetry --topic {topic_name} --rate 100")
+        is None
+    )
+    job = ip.user_ns["_kit_demo"]
     _wait(lambda: job.sent >= 20)
     assert "Producing demo telemetry" in capsys.readouterr().out
     ip.run_line_magic("stream", "stop demo")
