@@ -67,7 +67,13 @@ def bench_kit(conn: kit.Connection, source: str, sink: str, expected: int) -> fl
     stop = threading.Event()
     status = StepStatus("bench", "polars", source, sink, conn.guarantee)
     step = Step("bench", "polars", source, sink, transform, batch_size=20_000)
-    runner = PolarsStepRunner(step, conn.settings, group=f"bench-{uuid.uuid4().hex[:6]}", stop=stop, status=status)
+    runner = PolarsStepRunner(
+        step,
+        conn.settings,
+        group=f"bench-{uuid.uuid4().hex[:6]}",
+        stop=stop,
+        status=status,
+    )
     thread = threading.Thread(target=runner.run)
     thread.start()
     while status.records_in == 0:
@@ -97,7 +103,9 @@ def bench_quix(conn: kit.Connection, source: str, sink: str, expected: int) -> f
 
     sdf = app.dataframe(app.topic(source, value_deserializer="json"))
     sdf = sdf.update(mark).filter(lambda v: v["gear"] > 0)
-    sdf = sdf.apply(lambda v: {**v, "speed_ms": v["speed"] / 3.6, "power": v["rpm"] * v["throttle"]})
+    sdf = sdf.apply(
+        lambda v: {**v, "speed_ms": v["speed"] / 3.6, "power": v["rpm"] * v["throttle"]}
+    )
     sdf.to_topic(app.topic(sink, value_serializer="json"))
     app.run(count=expected, timeout=60, collect=False)
     return expected / (time.perf_counter() - first[0])
@@ -135,7 +143,10 @@ def bench_raw(conn: kit.Connection, source: str, sink: str, n: int) -> float:
             last[m.partition()] = m.offset()
             seen += 1
         producer.flush(60)
-        consumer.commit(offsets=[TopicPartition(source, p, o + 1) for p, o in last.items()], asynchronous=False)
+        consumer.commit(
+            offsets=[TopicPartition(source, p, o + 1) for p, o in last.items()],
+            asynchronous=False,
+        )
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
     return n / elapsed
@@ -157,12 +168,27 @@ def main() -> None:
     try:
         expected = produce(conn, source, n)
         results: dict[str, Any] = {"records": n, "outputs": expected}
-        results["kit_msg_per_s"] = bench_kit(conn, source, sinks["kit"], expected) * n / expected
-        results["quix_per_record_msg_per_s"] = bench_quix(conn, source, sinks["quix"], expected) * n / expected
+        results["kit_msg_per_s"] = (
+            bench_kit(conn, source, sinks["kit"], expected) * n / expected
+        )
+        results["quix_per_record_msg_per_s"] = (
+            bench_quix(conn, source, sinks["quix"], expected) * n / expected
+        )
         results["raw_passthrough_msg_per_s"] = bench_raw(conn, source, sinks["raw"], n)
-        results["kit_vs_quix"] = results["kit_msg_per_s"] / results["quix_per_record_msg_per_s"]
-        results["kit_vs_raw"] = results["kit_msg_per_s"] / results["raw_passthrough_msg_per_s"]
-        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in results.items()}))
+        results["kit_vs_quix"] = (
+            results["kit_msg_per_s"] / results["quix_per_record_msg_per_s"]
+        )
+        results["kit_vs_raw"] = (
+            results["kit_msg_per_s"] / results["raw_passthrough_msg_per_s"]
+        )
+        print(
+            json.dumps(
+                {
+                    k: round(v, 3) if isinstance(v, float) else v
+                    for k, v in results.items()
+                }
+            )
+        )
     finally:
         conn.delete_topics([source, *sinks.values()])
 

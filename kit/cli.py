@@ -282,11 +282,42 @@ def demo_data(
     multiple=True,
     help="Export only this step (repeatable) and its inputs.",
 )
+@click.option(
+    "--replicas",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Replica count for quix.yaml.",
+)
+@click.option("--pipeline", is_flag=True, help="Also write a quix.yaml pipeline entry.")
+@click.option(
+    "--no-parity",
+    is_flag=True,
+    help="Do not record a sample and write the parity test.",
+)
+@click.option(
+    "--broker",
+    "address",
+    envvar="KIT_BROKER",
+    default=None,
+    help="Where the sample is read (default: the embedded broker).",
+)
 @_friendly
 def export_command(
-    notebook: str, outdir: str, name: str | None, steps: tuple[str, ...]
+    notebook: str,
+    outdir: str,
+    name: str | None,
+    steps: tuple[str, ...],
+    replicas: int,
+    pipeline: bool,
+    no_parity: bool,
+    address: str | None,
 ) -> None:
-    """Export NOTEBOOK's %%stream chain as a service in OUTDIR."""
+    """Export NOTEBOOK's %%stream chain as a service in OUTDIR.
+
+    Unless --no-parity, the chain's prototypes run on a sample of its input
+    topics, which is saved with a parity test (test_service.py).
+    """
     from pathlib import Path
 
     from .chain.capture import chain_from_notebook
@@ -294,9 +325,23 @@ def export_command(
 
     chain = chain_from_notebook(notebook)
     service = name or Path(outdir).resolve().name
+    ordered = chain.ordered(steps or None)
+    chain.validate(ordered)
+    samples = None
+    if not no_parity:
+        from ._parity import record_samples
+        from .connection import connect
+
+        try:
+            samples = record_samples(chain, ordered, connection=connect(address))
+        except KitError as exc:
+            click.echo(
+                f"No parity test: the sample could not be recorded ({exc})", err=True
+            )
     export_chain(
-        chain, outdir, name=service, steps=steps or None, source=Path(notebook).name
-    )
+        chain, outdir, name=service, steps=steps or None, source=Path(notebook).name,
+        samples=samples, replicas=replicas, pipeline=pipeline,
+    )  # fmt: skip
     click.echo(f"Exported service {service!r} from {notebook} to {outdir}/.")
 
 

@@ -21,6 +21,7 @@ import shutil
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .chain.capture import Chain
 from .chain.step import CellStep, step_function_source
@@ -48,8 +49,19 @@ def export_chain(
     steps: Iterable[str] | None = None,
     source: str = "a notebook",
     topics: Iterable[str] | None = None,
+    samples: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    replicas: int = 1,
+    pipeline: bool = False,
 ) -> Path:
-    """Write the service for ``steps`` (default: all) of ``chain`` to ``outdir``."""
+    """Write the service for ``steps`` (default: all) of ``chain`` to ``outdir``.
+
+    Args:
+        samples: (sample input frames by topic, prototype output frames by
+            topic), from :func:`kit._parity.record_samples`; with them the
+            folder gets a parity test (``test_service.py`` + ``parity/``).
+        replicas: the replica count written to app.yaml / quix.yaml.
+        pipeline: also write a ``quix.yaml`` pipeline entry.
+    """
     ordered = chain.ordered(steps)
     chain.validate(ordered, topics=topics)
     out = Path(outdir)
@@ -70,6 +82,16 @@ def export_chain(
     (out / "dockerfile").write_text(_dockerfile())
     (out / "app.yaml").write_text(_app_yaml(name, inputs, outputs))
     (out / ".env.example").write_text(_env_example(inputs, outputs))
+    if pipeline:
+        (out / "quix.yaml").write_text(_quix_yaml(name, inputs, outputs, replicas))
+    (out / "README.md").write_text(
+        _readme(name, source, ordered, chain, inputs, outputs, replicas)
+    )
+    if samples is not None:
+        from ._parity import write_parity
+
+        variables = {t: topic_variable(t) for t in [*inputs, *outputs]}
+        write_parity(out, samples[0], samples[1], variables)
     return out
 
 
@@ -229,3 +251,101 @@ def _env_example(inputs: list[str], outputs: list[str]) -> str:
     ]
     lines += [f"{topic_variable(t)}={t}" for t in [*inputs, *outputs]]
     return "\n".join(lines) + "\n"
+
+
+def _quix_yaml(name: str, inputs: list[str], outputs: list[str], replicas: int) -> str:
+    lines = [
+        "# Quix Cloud pipeline entry for this service (merge into your project's quix.yaml)",
+        "version: 1.1",
+        "deployments:",
+        f"  - name: {name}",
+        "    application: .",
+        "    version: latest",
+        "    deploymentType: Service",
+        "    resources:",
+        "      cpu: 500",
+        "      memory: 1000",
+        f"      replicas: {replicas}",
+        "    variables:",
+    ]
+    for topic in inputs:
+        lines += [
+            f"      - name: {topic_variable(topic)}",
+            "        inputType: InputTopic",
+            f"        value: {topic}",
+        ]
+    for topic in outputs:
+        lines += [
+            f"      - name: {topic_variable(topic)}",
+            "        inputType: OutputTopic",
+            f"        value: {topic}",
+        ]
+    lines += ["topics:"] + [f"  - name: {t}" for t in [*inputs, *outputs]]
+    return "\n".join(lines) + "\n"
+
+
+def _readme(
+    name: str,
+    source: str,
+    steps: list[CellStep],
+    chain: Chain,
+    inputs: list[str],
+    outputs: list[str],
+    replicas: int,
+) -> str:
+    rows = "\n".join(
+        f"| `{s.name}` | {s.kind} | `{chain.topic_of(s.input)}` | `{chain.output_topic(s)}` |"
+        for s in steps
+    )
+    variables = "\n".join(
+        f"| `{topic_variable(t)}` | `{t}` |" for t in [*inputs, *outputs]
+    )
+    return f"""# {name}
+
+A stream processing service exported from {source} by jupyter-streamkit.
+
+| step | kind | reads | writes |
+|---|---|---|---|
+{rows}
+
+## Run
+
+    pip install -r requirements.txt
+    KIT_BROKER=HOST:PORT python main.py        # KIT_PROFILE=local for a Tansu broker
+
+or build the `dockerfile`, or deploy the folder to Quix Cloud (`app.yaml`).
+Each topic is a variable (defaults in brackets):
+
+| variable | default |
+|---|---|
+{variables}
+
+Security: `KIT_SECURITY_PROTOCOL`, `KIT_SASL_MECHANISM`, `KIT_SASL_USERNAME`,
+`KIT_SASL_PASSWORD`, `KIT_SSL_CA_LOCATION`. On Quix Cloud the broker comes
+from `Quix__Broker__Address` or `Quix__Sdk__Token`.
+
+## Guarantees
+
+Offsets are committed only after every output is delivered. Set
+`KIT_TRANSACTIONS=1` where the broker honours transactions to run exactly-once
+(outputs and offsets in one transaction). Otherwise the guarantee is
+at-least-once, and every output carries a `kit-id` header (the source
+topic/partition/offset it came from): readers drop duplicates by it. Bad
+records go to `<input>.dlq` with the reason in headers. SIGTERM finishes the
+current batch, commits and exits 0.
+
+## Scaling out
+
+Run replicas with the same `KIT_GROUP` (default `kit-{name}`): they share the
+input partitions between them, so **the input's partition count bounds the
+parallelism** (4 partitions: at most 4 busy replicas). If a replica dies, the
+others take over its partitions from the last commit. Replicas configured:
+{replicas}.
+
+## Parity test
+
+`test_service.py` (when present) replays the sample input recorded at export
+and checks the output equals what the notebook's prototypes produced:
+
+    KIT_BROKER=HOST:PORT KIT_PROFILE=local pytest test_service.py
+"""

@@ -86,17 +86,26 @@ def service_env(connection: Connection, *, name: str, parent: bool) -> dict[str,
 
 
 def start_service(
-    folder: str | Path, *, name: str, connection: Connection, detach: bool = False
+    folder: str | Path,
+    *,
+    name: str,
+    connection: Connection,
+    detach: bool = False,
+    group: str | None = None,
 ) -> Service:
-    """Start ``folder``'s main.py as a child process (restarting a running one)."""
+    """Start ``folder``'s main.py as a child process (restarting a running one).
+
+    Replicas of one service share a consumer ``group`` (default: one per
+    name) and split the input partitions between them.
+    """
     stop_service(name)
     folder = Path(folder).resolve()
     log = _dir() / f"{name}.log"
     status_file = _dir() / f"{name}.status.json"
     status_file.unlink(missing_ok=True)
-    env = service_env(connection, name=name, parent=not detach)
+    env = service_env(connection, name=group or name, parent=not detach)
     env["KIT_STATUS_FILE"] = str(status_file)
-    env.setdefault("KIT_STATE_DIR_SERVICE", str(folder / "state"))
+    env.setdefault("KIT_STATE_DIR_SERVICE", str(folder / "state" / name))
     with open(log, "ab") as out:
         child = subprocess.Popen(
             [sys.executable, "main.py"],

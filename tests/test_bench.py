@@ -31,3 +31,20 @@ def test_benchmark_short_mode(script: str, connection: kit.Connection) -> None:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     rates = [v for k, v in figures.items() if k.endswith("msg_per_s")]
     assert rates and all(r > 0 for r in rates), figures
+
+
+def test_resilience_short_mode_loses_and_duplicates_nothing(
+    connection: kit.Connection,
+) -> None:
+    """4 SIGKILL + restart cycles of an exported service on 40,000 records."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "bench_resilience.py"), "--short"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KIT_BROKER": str(connection.address)},
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert result.returncode == 0, (figures, result.stderr[-3000:])
+    assert figures["lost"] == 0 and figures["duplicated_after_dedupe"] == 0
+    assert figures["per_key_equal"] is True

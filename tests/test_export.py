@@ -143,7 +143,22 @@ def test_kit_run_status_stop(tmp_path: Path, connection: kit.Connection) -> None
     connection.create_topic(laps, partitions=2)
     nb = tmp_path / "chain.ipynb"
     _notebook(nb, source, laps, fast)
-    assert _kit("export", str(nb), str(tmp_path / "svc")).returncode == 0
+    exported = _kit(
+        "export", str(nb), str(tmp_path / "svc"), "--pipeline", "--replicas", "2"
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "replicas: 2" in (tmp_path / "svc" / "quix.yaml").read_text()
+    assert "partition count bounds" in (
+        tmp_path / "svc" / "README.md"
+    ).read_text().replace("\n", " ")
+    # The parity test generated at export passes against the real broker.
+    env = {**os.environ, "KIT_BROKER": str(connection.address), "KIT_PROFILE": "local"}
+    parity = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_service.py"],
+        cwd=tmp_path / "svc", capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert parity.returncode == 0, parity.stdout[-3000:] + parity.stderr[-2000:]
+    assert "1 passed" in parity.stdout
     env = {**os.environ, "KIT_BROKER": str(connection.address)}
     runner = subprocess.Popen(
         [sys.executable, "-m", "kit.cli", "run", str(tmp_path / "svc"), "--every", "1"],

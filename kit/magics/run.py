@@ -6,7 +6,6 @@ main.py runs as a child process: exactly the code ``%stream export`` writes.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -46,51 +45,12 @@ class LiveRun:
         stop_service(self.name)
 
     def _repr_html_(self) -> str:
+        from ..live.status import status_html
+
         return status_html([self.service])
 
     def __repr__(self) -> str:
         return f"<LiveRun {self.name!r} pid={self.service.pid} steps={self.steps}>"
-
-
-def status_html(services: list[Any]) -> str:
-    from ..live.table import STYLE
-
-    if not services:
-        return "<div class='kit-empty'>No chain is running.</div>"
-    rows = []
-    for service in services:
-        status = service.status() or {"steps": []}
-        for s in status["steps"]:
-            lag = "?" if s.get("lag") is None else f"{s['lag']:,}"
-            err = html.escape(s.get("last_error") or "")
-            rows.append(
-                f"<tr><td>{html.escape(service.name)}</td><td style='text-align:left'>{html.escape(s['name'])}</td>"
-                f"<td>{s['kind']}</td><td>{html.escape(s['state'])}</td><td>{s['records_in']:,}</td>"
-                f"<td>{s['records_out']:,}</td><td>{s['rate']:,.0f}</td><td>{lag}</td>"
-                f"<td>{s['dlq']:,}</td><td>{s['errors']}</td><td>{s['guarantee']}</td>"
-                f"<td style='text-align:left'>{err}</td></tr>"
-            )
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "service",
-            "step",
-            "kind",
-            "state",
-            "in",
-            "out",
-            "msg/s",
-            "lag",
-            "DLQ",
-            "errors",
-            "guarantee",
-            "last error",
-        )
-    )
-    return (
-        STYLE
-        + f"<table class='kit-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
 
 
 def run(magics: Any, line: str) -> LiveRun:

@@ -1,21 +1,25 @@
-"""%stream status: running chains and services (per step records, msg/s, lag, DLQ, errors, guarantee)."""
+"""%stream status [--once]: running chains and services (per step records,
+msg/s, lag, DLQ, errors, guarantee), live."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from IPython.core.display import HTML
-from IPython.core.magic_arguments import magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 
 @magic_arguments()
+@argument("--once", action="store_true", help="a static table instead of a live one")
 def status(line: str) -> None:
     """Status of the chains and services the kit started."""
 
 
 def run(magics: Any, line: str) -> Any:
+    from ..live.status import StatusView, status_html
     from ..process import list_services
-    from .run import status_html
 
-    parse_argstring(status, line)
-    return HTML(status_html(list_services()))
+    args = parse_argstring(status, line)
+    if args.once:
+        return HTML(status_html(list_services()))
+    return StatusView(refresh=1.0).start()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -166,16 +167,21 @@ class PolarsStepRunner:
             if error is not None:
                 failures.append(str(error))
 
-        producer = Producer(
-            self.settings.producer_config(
-                **{
-                    "linger.ms": 5,
-                    "queue.buffering.max.messages": 1_000_000,
-                    "delivery.report.only.error": True,
-                    "on_delivery": on_delivery,
-                }
-            )
-        )
+        config: dict[str, Any] = {
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 1_000_000,
+            "delivery.report.only.error": True,
+            "on_delivery": on_delivery,
+        }
+        transactional = self.settings.transactions
+        if transactional:
+            # Exactly-once (KIP-447): outputs and input offsets commit in one
+            # transaction; read_committed readers never see a replay.
+            config["transactional.id"] = f"{self.group}-{uuid.uuid4().hex[:12]}"
+            config["enable.idempotence"] = True
+        producer = Producer(self.settings.producer_config(**config))
+        if transactional:
+            producer.init_transactions(30)
         consumer.subscribe([step.input])
         self.status.state = "running"
         try:
@@ -187,7 +193,16 @@ class PolarsStepRunner:
                 if not messages:
                     self._update_lag(consumer)
                     continue
+                if transactional:
+                    producer.begin_transaction()
                 self._process(messages, producer)
+                if transactional:
+                    producer.send_offsets_to_transaction(
+                        self._commit_offsets, consumer.consumer_group_metadata(), 30
+                    )
+                    producer.commit_transaction(60)
+                    self._update_lag(consumer)
+                    continue
                 # Checkpoint: every output delivered, then commit the inputs.
                 producer.flush(60)
                 if failures:

@@ -92,8 +92,11 @@ def test_prototype_equals_live_output_and_windows_chain(
     assert set(live_windows.select([*key, "value"]).iter_rows()) >= set(
         windows.select([*key, "value"]).iter_rows()
     )
-    html = ip.run_line_magic("stream", "status").data
+    html = ip.run_line_magic("stream", "status --once").data
     assert names.service in html and "fast" in html and "laps" in html
+    view = ip.run_line_magic("stream", "status")  # the live widget
+    assert names.service in view.table.value and view.running
+    view.stop()
     ip.run_line_magic("stream", f"stop {names.service}")
     ip.run_line_magic("config", "StreamMagics.prototype_rows = 1000")
     assert not any(s.name == names.service for s in process.list_services())

@@ -1,0 +1,121 @@
+"""An exported service: graceful SIGTERM, and replicas that split partitions
+and take over from each other."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import kit
+from kit import process
+from kit.chain.capture import Chain
+from kit.chain.step import CellStep
+from kit.export import export_chain
+
+pytestmark = pytest.mark.slow
+
+
+def _count(conn: kit.Connection, topic: str) -> int:
+    return next((t.messages for t in conn.topics() if t.name == topic), 0)
+
+
+def _setup(conn: kit.Connection, tmp_path: Path, n: int) -> tuple[str, str, Path]:
+    suffix = uuid.uuid4().hex[:8]
+    source, sink = f"sv-in-{suffix}", f"sv-out-{suffix}"
+    conn.create_topic(source, partitions=4)
+    conn.create_topic(sink, partitions=4)
+    producer = conn.producer()
+    for i in range(n):
+        producer.produce(
+            source,
+            key=str(i % 7).encode(),
+            value=json.dumps({"i": i}).encode(),
+            partition=i % 4,
+        )
+    producer.flush(30)
+    chain = Chain()
+    chain.add_step(
+        CellStep("copy", "polars", source, sink, 'df.with_columns(j=pl.col("i") + 1)')
+    )
+    folder = export_chain(chain, tmp_path / "svc", name="svc", topics=[source, sink])
+    return source, sink, folder
+
+
+def test_sigterm_finishes_the_batch_commits_and_exits_0(
+    connection: kit.Connection, tmp_path: Path
+) -> None:
+    n = 30_000
+    source, sink, folder = _setup(connection, tmp_path, n)
+    name = f"term-{uuid.uuid4().hex[:6]}"
+    service = process.start_service(folder, name=name, connection=connection)
+    process.wait_running(service)
+    while _count(connection, sink) == 0:
+        time.sleep(0.02)
+    started = time.monotonic()
+    os.kill(service.pid, signal.SIGTERM)
+    child = process._CHILDREN[name]
+    assert child.wait(15) == 0
+    assert time.monotonic() - started < 5
+    assert service.status()["steps"][0]["state"] == "stopped"  # type: ignore[index]
+    # Nothing in flight was lost or left uncommitted: a restart finishes the
+    # input without writing any record twice.
+    service = process.start_service(folder, name=name, connection=connection)
+    process.wait_running(service)
+    deadline = time.monotonic() + 60
+    while _count(connection, sink) < n:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)
+    process.stop_service(name)
+    out = kit.read(sink)
+    assert out.height == n and out["i"].n_unique() == n
+    connection.delete_topics([source, sink])
+
+
+def test_two_replicas_split_partitions_and_take_over(
+    connection: kit.Connection, tmp_path: Path
+) -> None:
+    n = 40_000
+    source, sink, folder = _setup(connection, tmp_path, n)
+    group = f"replicas-{uuid.uuid4().hex[:6]}"
+    a = process.start_service(
+        folder, name=f"{group}-a", connection=connection, group=group
+    )
+    b = process.start_service(
+        folder, name=f"{group}-b", connection=connection, group=group
+    )
+    try:
+        process.wait_running(a)
+        process.wait_running(b)
+        deadline = time.monotonic() + 30
+        while True:  # both replicas work: the group split the 4 partitions
+            sa, sb = a.status(), b.status()
+            if (
+                sa
+                and sb
+                and sa["steps"][0]["records_in"] > 0
+                and sb["steps"][0]["records_in"] > 0
+            ):
+                break
+            assert time.monotonic() < deadline, (sa, sb)
+            time.sleep(0.1)
+        os.kill(a.pid, signal.SIGKILL)  # b takes over a's partitions
+        deadline = time.monotonic() + 90
+        while (
+            _count(connection, sink) < n
+            or (b.status() or {"steps": [{}]})["steps"][0].get("lag") != 0
+        ):
+            assert time.monotonic() < deadline, _count(connection, sink)
+            time.sleep(0.3)
+    finally:
+        process.stop_service(f"{group}-a")
+        process.stop_service(f"{group}-b")
+    out = kit.read(sink, dedupe=True)
+    assert out.height == n and sorted(out["i"].to_list()) == list(range(n))
+    connection.delete_topics([source, sink])
