@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .io.demo import demo
     from .io.read import KitWarning, read
     from .io.replay import replay
+    from .live.plot import LivePlot, plot
     from .live.table import peek
     from .live.topics import topics
 
@@ -31,11 +32,13 @@ __all__ = [
     "Connection",
     "KitError",
     "KitWarning",
+    "LivePlot",
     "TopicInfo",
     "__version__",
     "connect",
     "demo",
     "peek",
+    "plot",
     "read",
     "replay",
     "stop",
@@ -54,6 +57,8 @@ _LAZY = {
     "demo": ".io.demo",
     "replay": ".io.replay",
     "peek": ".live.table",
+    "plot": ".live.plot",
+    "LivePlot": ".live.plot",
     "topics": ".live.topics",
     "stop": "._jobs",
 }

@@ -82,7 +82,7 @@ class Tap(Job):
         self._buffered = 0
         self._seen = 0
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[Tap], None]] = []
+        self._listeners: list[Callable[[Tap, pl.DataFrame], None]] = []
         self._version = 0
 
     # reading -----------------------------------------------------------------
@@ -117,8 +117,8 @@ class Tap(Job):
         )
         return frame.tail(rows if rows is not None else self.rows)
 
-    def on_batch(self, listener: Callable[[Tap], None]) -> None:
-        """Call ``listener(tap)`` from the tap's thread after each batch."""
+    def on_batch(self, listener: Callable[[Tap, pl.DataFrame], None]) -> None:
+        """Call ``listener(tap, frame)`` from the tap's thread with each new batch."""
         self._listeners.append(listener)
 
     def describe(self) -> dict[str, Any]:
@@ -187,4 +187,4 @@ class Tap(Job):
                 self._buffered = merged.height
             self._version += 1
         for listener in list(self._listeners):
-            listener(self)
+            listener(self, frame)

@@ -34,6 +34,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         ".peek",
         "peek TOPIC [--from latest|earliest|OFFSET|TIME|-5m] [--rows N]: live newest records",
     ),
+    "plot": (
+        ".plot",
+        "plot TOPIC [--y speed,rpm] [--by car] [--window 30s]: a live Bokeh plot",
+    ),
     "read": (
         ".read",
         "read TOPIC [--last N] [--since T] [--until T] [--limit N] [-> var]: a DataFrame",

@@ -153,3 +153,26 @@ def test_demo_and_stop(
     with pytest.raises(UsageError, match="invalid choice: 'ecg'"):
         ip.run_line_magic("stream", "demo ecg")
     connection.delete_topics([topic_name])
+
+
+def test_plot_magic(ip: Any, connection: kit.Connection, topic: str) -> None:
+    from kit.live.plot import LivePlot
+
+    ip.user_ns["laps"] = pl.DataFrame(
+        {"lap": [1, 2, 3], "time_s": [105.2, 104.9, 104.1], "car": ["1", "1", "1"]}
+    )
+    static = ip.run_line_magic("stream", "plot laps --x lap --y time_s --window 100")
+    assert isinstance(static, LivePlot) and static.points == 3
+    produce_json(
+        connection,
+        topic,
+        [{"speed": 200.0 + i, "rpm": 11000, "car": str(i % 2)} for i in range(20)],
+    )
+    live = ip.run_line_magic(
+        "stream", f"plot {topic} --y speed,rpm --by car --from earliest --window 60s"
+    )
+    _wait(lambda: live.received == 20 and len(live.sources) == 2)
+    ip.run_line_magic("stream", "stop plot")
+    assert not live.running
+    with pytest.raises(UsageError, match="invalid choice: 'bar'"):
+        ip.run_line_magic("stream", f"plot {topic} --kind bar")

@@ -1,0 +1,461 @@
+"""Live Bokeh plots of streaming data: ``kit.plot`` and ``%stream plot``.
+
+One figure per y (x axes linked) or one overlaid figure; one coloured series
+per ``by`` value, added as keys arrive (up to ``max_series``). Built on
+jupyter_bokeh's ``BokehModel`` and ``ColumnDataSource.stream(rollover=...)``;
+BokehJS is loaded inline once per notebook (the CDN default fails offline).
+
+The browser is updated at most ``fps`` (10) times a second whatever the input
+rate, with all points since the last update in one ``stream`` call per
+series. A time window wider than the screen is decimated to the minimum and
+maximum of each pixel column, so spikes survive. Headless (``KIT_HEADLESS=1``,
+as under papermill), a plot collects for its bounded duration and leaves a
+static snapshot of the final window instead.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .. import _session
+from .._jobs import Job
+from .._time import parse_duration
+from .decimate import min_max_per_bucket
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..connection import Connection
+    from .tap import Tap
+
+__all__ = ["LivePlot", "plot"]
+
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
+KINDS = ("line", "scatter", "step")
+_BOKEH_LOADED = False
+
+
+def _load_bokehjs() -> None:
+    """Load BokehJS inline into the notebook, once."""
+    global _BOKEH_LOADED
+    if _BOKEH_LOADED:
+        return
+    from bokeh.io import output_notebook
+    from bokeh.resources import INLINE
+
+    output_notebook(resources=INLINE, hide_banner=True)
+    _BOKEH_LOADED = True
+
+
+class LivePlot(Job):
+    """A live (or static) plot; see :func:`plot`.
+
+    Attributes:
+        points: points sent to the browser so far (after decimation).
+        received: rows received from the source so far.
+        updates: browser updates so far.
+        sources: per series key, the ``ColumnDataSource``.
+    """
+
+    kind = "plot"
+
+    def __init__(
+        self,
+        *,
+        x: str,
+        y: list[str],
+        by: str | None,
+        window: float | int,
+        kind: str,
+        title: str | None,
+        height: int | None,
+        width: int,
+        overlay: bool,
+        max_series: int,
+        fps: float,
+        name: str,
+    ) -> None:
+        from bokeh.layouts import column
+        from bokeh.models import HoverTool
+        from bokeh.plotting import figure
+
+        if kind not in KINDS:
+            raise ValueError(
+                f"kind={kind!r} is not a plot kind; choose one of {', '.join(KINDS)}."
+            )
+        super().__init__(f"plot:{name}")
+        self.x, self.y, self.by = x, y, by
+        self.window = window
+        self.kind_of_plot = kind
+        self.width = width
+        self.max_series = max_series
+        self.fps = fps
+        self.points = self.received = self.updates = 0
+        self.dropped_series: set[str] = set()
+        self.paused = False
+        self.sources: dict[str, Any] = {}
+        self._pending: collections.deque[pl.DataFrame] = collections.deque()
+        self._lock = threading.Lock()
+        self._last_draw = 0.0
+        time_axis = x in ("_timestamp", "timestamp", "ts", "time", "datetime")
+        self._time_axis = time_axis
+        figure_height = height or (260 if not overlay and len(y) > 1 else 340)
+        self.figures = []
+        x_range: Any = None
+        for i, name_y in enumerate([", ".join(y)] if overlay else y):
+            options: dict[str, Any] = {} if x_range is None else {"x_range": x_range}
+            fig = figure(
+                title=(title if i == 0 and title else name_y)
+                if not overlay
+                else (title or name_y),
+                height=figure_height,
+                width=width,
+                x_axis_type="datetime" if time_axis else "linear",
+                **options,
+                tools="pan,xwheel_zoom,box_zoom,reset,save",
+                toolbar_location="right",
+            )
+            fig.add_tools(
+                HoverTool(
+                    tooltips=[
+                        ("series", "@__series"),
+                        (x, "@x{%F %T.%3N}" if time_axis else "@x"),
+                        ("value", "$y"),
+                    ],
+                    formatters={"@x": "datetime"} if time_axis else {},
+                )
+            )
+            if x_range is None:
+                x_range = fig.x_range
+                if isinstance(window, float):
+                    x_range.follow = "end"
+                    x_range.follow_interval = window * 1000 if time_axis else window
+                    x_range.range_padding = 0
+            self.figures.append(fig)
+        self.layout = column(*self.figures)
+        self.note = None
+        self._model: Any = None
+
+    # data in -------------------------------------------------------------------
+    def push(self, frame: pl.DataFrame) -> None:
+        """Queue rows for the next update (thread-safe; any thread)."""
+        if frame.height:
+            with self._lock:
+                self._pending.append(frame)
+                self.received += frame.height
+
+    def _on_batch(self, tap: Tap, frame: pl.DataFrame) -> None:
+        self.push(frame)
+
+    # drawing ---------------------------------------------------------------------
+    def _series(self, key: str) -> Any:
+        from bokeh.models import ColumnDataSource
+
+        source = self.sources.get(key)
+        if source is not None:
+            return source
+        if len(self.sources) >= self.max_series:
+            self.dropped_series.add(key)
+            return None
+        source = ColumnDataSource({"x": [], "__series": [], **{y: [] for y in self.y}})
+        color = PALETTE[len(self.sources) % len(PALETTE)]
+        for i, fig in enumerate(self.figures):
+            for j, y in enumerate(self.y if len(self.figures) == 1 else [self.y[i]]):
+                label = (
+                    key if len(self.y) == 1 or len(self.figures) > 1 else f"{key} {y}"
+                )
+                shade = (
+                    color
+                    if len(self.figures) > 1
+                    else PALETTE[(len(self.sources) * len(self.y) + j) % len(PALETTE)]
+                )
+                if self.kind_of_plot == "scatter":
+                    fig.scatter(
+                        "x", y, source=source, color=shade, legend_label=label, size=4
+                    )
+                elif self.kind_of_plot == "step":
+                    fig.step(
+                        "x",
+                        y,
+                        source=source,
+                        color=shade,
+                        legend_label=label,
+                        mode="after",
+                    )
+                else:
+                    fig.line(
+                        "x",
+                        y,
+                        source=source,
+                        color=shade,
+                        legend_label=label,
+                        line_width=1.5,
+                    )
+            fig.legend.click_policy = "hide"
+            fig.legend.location = "top_left"
+        self.sources[key] = source
+        return source
+
+    def _rollover(self) -> int:
+        if isinstance(self.window, int):
+            return self.window
+        return 3 * self.width  # min/max per pixel column (+ a bucket's first point)
+
+    def flush(self) -> int:
+        """Send what is queued to the browser (one ``stream`` per series)."""
+        import polars as pl
+
+        with self._lock:
+            frames = list(self._pending)
+            self._pending.clear()
+        if not frames or self.paused:
+            if self.paused and frames:
+                with self._lock:
+                    self._pending.extendleft(reversed(frames))
+            return 0
+        frame = pl.concat(frames, how="diagonal_relaxed")
+        columns = [c for c in (self.x, *self.y) if c in frame.columns]
+        if self.x not in frame.columns or len(columns) < 2:
+            return 0
+        keyed = self.by is not None and self.by in frame.columns
+        frame = frame.select([*columns, *([self.by] if keyed else [])])
+        frame = frame.with_columns(
+            [
+                pl.col(y).cast(pl.Float64, strict=False)
+                for y in self.y
+                if y in frame.columns
+            ]
+        )
+        for y in self.y:
+            if y not in frame.columns:
+                frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(y))
+        frame = frame.sort(self.x)
+        groups: dict[Any, pl.DataFrame] = (
+            frame.partition_by(str(self.by), as_dict=True)
+            if keyed
+            else {("all",): frame}
+        )
+        sent = 0
+        for key, part in groups.items():
+            name = str(key[0]) if isinstance(key, tuple) else str(key)
+            source = self._series(name)
+            if source is None:
+                continue
+            if isinstance(self.window, float):
+                span = self.window * (1000 if self._time_axis else 1)
+                part = min_max_per_bucket(part, self.x, self.y, span / self.width)
+            xs = part[self.x]
+            if isinstance(xs.dtype, pl.Datetime):
+                xs = xs.dt.epoch("ms")
+            data = {"x": xs.to_list(), "__series": [name] * part.height}
+            data.update({y: part[y].to_list() for y in self.y})
+            source.stream(data, rollover=self._rollover())
+            sent += part.height
+        self.points += sent
+        self.updates += 1
+        if self.dropped_series and self.note is not None:
+            self.note.value = (
+                f"Showing {self.max_series} series; {len(self.dropped_series)} more keys "
+                f"({', '.join(sorted(self.dropped_series)[:5])}…) are not drawn: raise max_series."
+            )
+        return sent
+
+    def _run(self) -> None:
+        interval = 1.0 / self.fps
+        while not self._stop.wait(interval):
+            self.flush()
+            if self._source_done():
+                self.flush()
+                break
+
+    def _source_done(self) -> bool:
+        tap = getattr(self, "tap", None)
+        return tap is not None and not tap.running and not self._pending
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        tap = getattr(self, "tap", None)
+        if tap is not None:
+            tap.stop(timeout)
+
+    # display -----------------------------------------------------------------------
+    def widget(self) -> Any:
+        """The ipywidgets box: the Bokeh model plus Pause/Resume, Clear, window."""
+        import ipywidgets as widgets
+        from jupyter_bokeh import BokehModel
+
+        if self._model is not None:
+            return self._model
+        _load_bokehjs()
+        pause = widgets.ToggleButton(
+            description="Pause", icon="pause", layout=widgets.Layout(width="auto")
+        )
+        clear = widgets.Button(
+            description="Clear", icon="eraser", layout=widgets.Layout(width="auto")
+        )
+        self.note = widgets.HTML()
+
+        def on_pause(change: dict[str, Any]) -> None:
+            self.paused = bool(change["new"])
+            pause.description = "Resume" if self.paused else "Pause"
+
+        def on_clear(_button: Any) -> None:
+            for source in self.sources.values():
+                source.data = {k: [] for k in source.data}
+
+        pause.observe(on_pause, names="value")
+        clear.on_click(on_clear)
+        controls = [pause, clear]
+        if isinstance(self.window, float):
+            slider = widgets.FloatLogSlider(
+                value=self.window, base=10, min=0, max=4, description="window (s)",
+                readout_format=".0f",
+            )  # fmt: skip
+
+            def on_window(change: dict[str, Any]) -> None:
+                self.window = float(change["new"])
+                x_range: Any = self.figures[0].x_range
+                x_range.follow_interval = self.window * (1000 if self._time_axis else 1)
+
+            slider.observe(on_window, names="value")
+            controls.append(slider)
+        self._model = widgets.VBox(
+            [widgets.HBox(controls), BokehModel(self.layout), self.note]
+        )
+        return self._model
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        import os
+
+        if os.environ.get("KIT_HEADLESS") == "1":
+            # No frontend to update: the final window, as static HTML.
+            return {"text/html": self.static().data}
+        return self.widget()._repr_mimebundle_(**kwargs)
+
+    def save(self, path: str) -> str:
+        """Write the plot as it is now: ``.html`` (self-contained) or ``.png``."""
+        from bokeh.embed import file_html
+        from bokeh.resources import INLINE
+
+        html = file_html(self.layout, INLINE, title=self.name)
+        if path.endswith(".png"):
+            _html_to_png(html, path, width=self.width + 80)
+        else:
+            with open(path, "w") as handle:
+                handle.write(html)
+        return path
+
+    def static(self) -> Any:
+        """An IPython HTML object of the current plot (works offline)."""
+        from bokeh.embed import components
+        from IPython.core.display import HTML
+
+        _load_bokehjs()
+        script, div = components(self.layout)
+        return HTML(script + div)  # type: ignore[no-untyped-call]
+
+
+def _html_to_png(html: str, path: str, *, width: int) -> None:
+    import os
+    import tempfile
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise RuntimeError(
+            "Saving a PNG needs playwright and Chromium: `pip install playwright` and "
+            "Chromium at /usr/bin/chromium (or KIT_CHROMIUM); or save as .html."
+        ) from None
+    executable = os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium")
+    with tempfile.NamedTemporaryFile("w", suffix=".html", delete=False) as handle:
+        handle.write(html)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=executable,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                      "--disable-background-networking", "--disable-component-update"],
+            )  # fmt: skip
+            page = browser.new_page(viewport={"width": width, "height": 600})
+            page.goto(f"file://{handle.name}")
+            page.wait_for_selector(".bk-Canvas, .bk-root, canvas", timeout=15000)
+            page.wait_for_timeout(500)
+            page.screenshot(path=path, full_page=True)
+            browser.close()
+    finally:
+        os.unlink(handle.name)
+
+
+def plot(
+    source: Any,
+    *,
+    x: str = "_timestamp",
+    y: str | list[str] = ("speed", "rpm"),  # type: ignore[assignment]
+    by: str | None = None,
+    window: str | float | int = "30s",
+    kind: str = "line",
+    title: str | None = None,
+    height: int | None = None,
+    width: int = 900,
+    overlay: bool = False,
+    max_series: int = 20,
+    fps: float = 10.0,
+    start: Any = "latest",
+    duration: float | None = None,
+    connection: Connection | None = None,
+) -> LivePlot:
+    """Plot a topic live, or a Polars DataFrame once.
+
+    Args:
+        source: a topic name (live), or a ``polars.DataFrame`` (static).
+        x: the x column (``_timestamp``: the record time, a datetime axis).
+        y: one column or several (one figure each, x linked; ``overlay``
+            draws them in one figure).
+        by: a column whose values each get a coloured series (e.g. ``car``).
+        window: a duration (``"30s"``: the last 30 s, decimated to min/max per
+            pixel column) or a number of rows per series (rollover).
+        kind: ``line``, ``scatter`` or ``step``.
+        max_series: more keys than this are counted, not drawn (with a note).
+        fps: at most this many browser updates a second.
+        start: where a live plot starts reading (as for ``%stream peek``).
+        duration: stop after this many seconds (headless default: 10).
+
+    >>> kit.plot("telemetry", y=["speed", "rpm"], by="car", window="30s")  # doctest: +SKIP
+    """
+    import os
+
+    import polars as pl
+
+    ys = [y] if isinstance(y, str) else list(y)
+    span: float | int = window if isinstance(window, int) else parse_duration(window)
+    name = source if isinstance(source, str) else "frame"
+    view = LivePlot(
+        x=x, y=ys, by=by, window=span, kind=kind, title=title, height=height, width=width,
+        overlay=overlay, max_series=max_series, fps=fps, name=name,
+    )  # fmt: skip
+    if isinstance(source, pl.DataFrame):
+        view.push(source)
+        view.flush()
+        return view
+    headless = os.environ.get("KIT_HEADLESS") == "1"
+    if headless and duration is None:
+        duration = 10.0
+    from .tap import Tap
+
+    tap = Tap(
+        source, start=start, rows=10_000, duration=duration,
+        connection=_session.current(connection),
+    )  # fmt: skip
+    view.tap = tap  # type: ignore[attr-defined]
+    tap.on_batch(view._on_batch)
+    tap.start()
+    view.start()
+    if headless:
+        view.wait()
+        view.flush()
+    return view
