@@ -228,6 +228,10 @@ def demo(
     >>> job = kit.demo("telemetry", rate=100)   # doctest: +SKIP
     >>> job.stop()                               # doctest: +SKIP
     """
+    from ..headless import DEFAULT_SECONDS, is_headless
+
+    if is_headless() and duration is None and count is None:
+        duration = 3 * DEFAULT_SECONDS  # outlives the views that watch it
     return DemoProducer(
         topic,
         rate=rate,

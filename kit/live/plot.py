@@ -330,9 +330,9 @@ class LivePlot(Job):
         return self._model
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        import os
+        from ..headless import is_headless
 
-        if os.environ.get("KIT_HEADLESS") == "1":
+        if is_headless():
             # No frontend to update: the final window, as static HTML.
             return {"text/html": self.static().data}
         return self.widget()._repr_mimebundle_(**kwargs)
@@ -427,7 +427,6 @@ def plot(
 
     >>> kit.plot("telemetry", y=["speed", "rpm"], by="car", window="30s")  # doctest: +SKIP
     """
-    import os
 
     import polars as pl
 
@@ -442,9 +441,11 @@ def plot(
         view.push(source)
         view.flush()
         return view
-    headless = os.environ.get("KIT_HEADLESS") == "1"
+    from ..headless import DEFAULT_SECONDS, is_headless
+
+    headless = is_headless()
     if headless and duration is None:
-        duration = 10.0
+        duration = DEFAULT_SECONDS
     from .tap import Tap
 
     tap = Tap(

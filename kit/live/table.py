@@ -150,6 +150,10 @@ class Peek(Job):
         self._draw_status()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from ..headless import is_headless
+
+        if is_headless():  # no frontend: the final state, as static HTML
+            return {"text/html": self.status.value + "<br>" + self.table.value}
         return self.widget._repr_mimebundle_(**kwargs)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -245,8 +249,12 @@ def peek(
 
     >>> kit.peek("telemetry", start="-1m")   # doctest: +SKIP
     """
+    from ..headless import DEFAULT_SECONDS, is_headless
     from .tap import Tap
 
+    headless = is_headless()
+    if headless and count is None and duration is None:
+        duration = DEFAULT_SECONDS
     tap = Tap(
         topic,
         start=start,
@@ -259,4 +267,7 @@ def peek(
     )
     view = Peek(tap, rows=rows, refresh=refresh)
     tap.start()
-    return view.start()
+    view.start()
+    if headless:
+        view.wait()  # the saved notebook keeps the final table
+    return view

@@ -56,6 +56,10 @@ class TopicsView(Job):
         self.draw()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from ..headless import is_headless
+
+        if is_headless():
+            return {"text/html": self.table.value}
         return self.widget._repr_mimebundle_(**kwargs)
 
     def draw(self) -> None:
@@ -93,4 +97,7 @@ class TopicsView(Job):
 
 def topics(*, refresh: float = 2.0, connection: Connection | None = None) -> TopicsView:
     """A live table of the broker's topics (``%stream topics``)."""
-    return TopicsView(refresh=refresh, connection=connection).start()
+    from ..headless import is_headless
+
+    view = TopicsView(refresh=refresh, connection=connection)
+    return view if is_headless() else view.start()  # headless: drawn once

@@ -34,3 +34,15 @@ def split_target(line: str) -> tuple[str, str | None]:
 def user_value(shell: Any, name: str) -> Any:
     """The user's variable ``name``, or None if there is none."""
     return shell.user_ns.get(name) if name.isidentifier() else None
+
+
+_NEGATIVE = re.compile(r"(--from|--since|--until)\s+(-\S+)")
+
+
+def glue_negative(line: str) -> str:
+    """``--from -5m`` → ``--from=-5m`` (argparse reads ``-5m`` as an option).
+
+    >>> glue_negative("telemetry --from -5m --rows 3")
+    'telemetry --from=-5m --rows 3'
+    """
+    return _NEGATIVE.sub(r"\1=\2", line)

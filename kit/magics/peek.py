@@ -7,6 +7,7 @@ from typing import Any
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .._time import parse_duration
+from ._args import glue_negative
 
 
 @magic_arguments()
@@ -37,7 +38,7 @@ def peek(line: str) -> None:
 def run(magics: Any, line: str) -> Any:
     from ..live.table import peek as live_peek
 
-    args = parse_argstring(peek, line)
+    args = parse_argstring(peek, glue_negative(line))
     return live_peek(
         args.topic,
         start=args.start,

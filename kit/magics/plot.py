@@ -6,7 +6,7 @@ from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ._args import user_value
+from ._args import glue_negative, user_value
 
 
 @magic_arguments()
@@ -39,7 +39,7 @@ def run(magics: Any, line: str) -> Any:
     from .._time import parse_duration
     from ..live.plot import plot as live_plot
 
-    args = parse_argstring(plot, line)
+    args = parse_argstring(plot, glue_negative(line))
     source = user_value(magics.shell, args.source)
     if not isinstance(source, pl.DataFrame):
         source = args.source

@@ -6,7 +6,7 @@ from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ._args import split_target
+from ._args import glue_negative, split_target
 
 
 @magic_arguments()
@@ -29,7 +29,7 @@ def run(magics: Any, line: str) -> Any:
     from ..io.read import read as read_topic
 
     arguments, target = split_target(line)
-    args = parse_argstring(read, arguments)
+    args = parse_argstring(read, glue_negative(arguments))
     frame = read_topic(
         args.topic,
         last=args.last,

@@ -20,6 +20,8 @@ def run(magics: Any, line: str) -> Any:
     from ..process import list_services
 
     args = parse_argstring(status, line)
-    if args.once:
+    from ..headless import is_headless
+
+    if args.once or is_headless():
         return HTML(status_html(list_services()))
     return StatusView(refresh=1.0).start()

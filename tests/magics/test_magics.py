@@ -176,3 +176,16 @@ def test_plot_magic(ip: Any, connection: kit.Connection, topic: str) -> None:
     assert not live.running
     with pytest.raises(UsageError, match="invalid choice: 'bar'"):
         ip.run_line_magic("stream", f"plot {topic} --kind bar")
+
+
+def test_negative_relative_times_are_values_not_options(
+    ip: Any, connection: kit.Connection, topic: str
+) -> None:
+    now = int(time.time() * 1000)
+    produce_json(connection, topic, [{"age": "old"}], timestamp=now - 600_000)
+    produce_json(connection, topic, [{"age": "new"}], timestamp=now - 1_000)
+    frame = ip.run_line_magic("stream", f"read {topic} --since -5m")
+    assert frame["age"].to_list() == ["new"]
+    peek = ip.run_line_magic("stream", f"peek {topic} --from -5m --count 1")
+    _wait(lambda: not peek.running)
+    assert peek.tap.total == 1
