@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .live.plot import LivePlot, plot
     from .live.table import peek
     from .live.topics import topics
+    from .models import train_per_key
+    from .runtime.models import Registry, registry
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,7 @@ __all__ = [
     "KitError",
     "KitWarning",
     "LivePlot",
+    "Registry",
     "TopicInfo",
     "__version__",
     "connect",
@@ -40,9 +43,11 @@ __all__ = [
     "peek",
     "plot",
     "read",
+    "registry",
     "replay",
     "stop",
     "topics",
+    "train_per_key",
 ]
 
 _LAZY = {
@@ -61,6 +66,9 @@ _LAZY = {
     "LivePlot": ".live.plot",
     "topics": ".live.topics",
     "stop": "._jobs",
+    "train_per_key": ".models",
+    "Registry": ".runtime.models",
+    "registry": ".runtime.models",
 }
 
 

@@ -116,7 +116,9 @@ def _steps_py(
         "import os\nfrom typing import Any\n\nimport polars as pl\n",
     ]
     if imports:
-        parts.append("\n".join(imports) + "\n")
+        # The service ships the runtime as kit_runtime (no kit installed).
+        lines = [line.replace("kit.runtime", "kit_runtime") for line in imports]
+        parts.append("\n".join(lines) + "\n")
     parts.append("from kit_runtime.chain import Step\n")
     for helper_name, helper in chain.helpers.items():
         parts.append(f"# --- %%stream helpers ({helper_name}) ---\n{helper.strip()}\n")
@@ -171,7 +173,7 @@ def _requirements(imports: list[str]) -> str:
         line.split()[1].split(".")[0]
         for line in imports
         if line.startswith(("import ", "from "))
-    }
+    } - {"kit", "kit_runtime"}  # the runtime ships in the folder
     distributions = importlib.metadata.packages_distributions()
     for module in sorted(modules):
         for dist in distributions.get(module, []):
