@@ -142,7 +142,11 @@ def _steps_py(
             f"        {func},\n    ),"
         )
     parts.append("STEPS = [\n" + "\n".join(rows) + "\n]\n")
-    return "\n\n".join(parts)
+    # The service ships the runtime as kit_runtime (the kit is not installed).
+    text = "\n\n".join(parts)
+    return text.replace("from kit.runtime.", "from kit_runtime.").replace(
+        "import kit.runtime.", "import kit_runtime."
+    )
 
 
 def _main_py(name: str, source: str) -> str:

@@ -46,3 +46,24 @@ def test_quickstart_runs_headless(tmp_path: Path, connection: kit.Connection) ->
     assert "Bokeh" in outputs["plot"] and "widget-view+json" not in outputs["plot"]
     assert (tmp_path / "service" / "main.py").is_file()
     assert (tmp_path / "service" / "test_service.py").is_file()
+
+
+def test_per_venue_models_notebook(tmp_path: Path, connection: kit.Connection) -> None:
+    """The scheduled training notebook: parameters, ≥10 models, a scoring step."""
+    import uuid
+
+    out = tmp_path / "models.out.ipynb"
+    topic = f"nb-telemetry-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "KIT_BROKER": str(connection.address)}
+    result = subprocess.run(
+        [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "per_venue_models.ipynb"), str(out),
+         "-p", "topic", topic, "-p", "model_dir", str(tmp_path / "registry"), "-p", "since", "-2h",
+         "--cwd", str(tmp_path), "--no-progress-bar", "--execution-timeout", "180"],
+        capture_output=True, text=True, timeout=400, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    registry = kit.registry(tmp_path / "registry")
+    assert registry.version == 1 and len(registry) >= 10
+    text = out.read_text()
+    assert "rpm_anomaly" in text and "rows in →" in text
+    connection.delete_topics([topic])
