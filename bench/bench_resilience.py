@@ -102,18 +102,15 @@ def main() -> int:
         process.wait_running(service, timeout=60)
         deadline = time.monotonic() + max(120, n / 2000)
         while True:
-            status = service.status()
-            lag = status["steps"][0]["lag"] if status else None
-            if lag == 0 and count(conn, sink) >= n:
-                break
+            # Done when every input has an output (duplicates do not count).
+            if count(conn, sink) >= n:
+                done = kit.read(sink, dedupe=True, progress=False, connection=conn)
+                if done["i"].n_unique() >= n:
+                    break
             if time.monotonic() > deadline:
-                print(
-                    json.dumps(
-                        {"error": "timed out", "lag": lag, "outputs": count(conn, sink)}
-                    )
-                )
+                print(json.dumps({"error": "timed out", "outputs": count(conn, sink)}))
                 return 1
-            time.sleep(0.5)
+            time.sleep(1.0)
         process.stop_service(name)
         raw = kit.read(sink, progress=False, connection=conn)
         out = (

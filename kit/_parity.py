@@ -18,7 +18,7 @@ __all__ = ["record_samples", "write_parity"]
 
 
 def record_samples(
-    chain: Chain, steps: list[CellStep], *, connection: Connection, rows: int = 200
+    chain: Chain, steps: list[CellStep], *, connection: Connection, rows: int = 1000
 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
     """Prototype every step on a fresh snapshot: (inputs by topic, outputs by topic)."""
     from .chain.prototype import Prototype, run_prototype

@@ -186,3 +186,32 @@ def test_kit_run_status_stop(tmp_path: Path, connection: kit.Connection) -> None
     assert fast_rows.height == source_rows.filter(source_rows["gear"] >= 4).height
     assert (fast_rows["speed_ms"] - fast_rows["speed"] / 3.6).abs().max() < 1e-9
     connection.delete_topics([source, fast, laps])
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quickstart_chain_exports_and_passes_its_parity_test(
+    tmp_path: Path, connection: kit.Connection
+) -> None:
+    """notebooks/quickstart.ipynb (a Polars step and a Quix window step)."""
+    kit.demo("telemetry", rate=400, count=2000, connection=connection).wait(60)
+    env = {**os.environ, "KIT_BROKER": str(connection.address)}
+    exported = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "export", str(ROOT / "notebooks" / "quickstart.ipynb"), str(tmp_path / "qs")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    expected = (
+        (tmp_path / "qs" / "parity" / "expected.TOPIC_PER_CAR.jsonl")
+        .read_text()
+        .splitlines()
+    )
+    assert expected, "the window step's prototype closed no window"
+    parity = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_service.py"],
+        cwd=tmp_path / "qs", capture_output=True, text=True, timeout=300,
+        env={**env, "KIT_PROFILE": "local"},
+    )  # fmt: skip
+    assert parity.returncode == 0, parity.stdout[-3000:] + parity.stderr[-2000:]

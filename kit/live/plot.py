@@ -361,8 +361,14 @@ class LivePlot(Job):
 
 
 def _html_to_png(html: str, path: str, *, width: int) -> None:
+    """Render ``html`` in headless Chromium and screenshot it.
+
+    Runs in a thread of its own: Playwright's sync API refuses to run where an
+    asyncio loop is running (as in every Jupyter kernel).
+    """
     import os
     import tempfile
+    import threading
 
     try:
         from playwright.sync_api import sync_playwright
@@ -374,21 +380,31 @@ def _html_to_png(html: str, path: str, *, width: int) -> None:
     executable = os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium")
     with tempfile.NamedTemporaryFile("w", suffix=".html", delete=False) as handle:
         handle.write(html)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=executable,
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                      "--disable-background-networking", "--disable-component-update"],
-            )  # fmt: skip
-            page = browser.new_page(viewport={"width": width, "height": 600})
-            page.goto(f"file://{handle.name}")
-            page.wait_for_selector(".bk-Canvas, .bk-root, canvas", timeout=15000)
-            page.wait_for_timeout(500)
-            page.screenshot(path=path, full_page=True)
-            browser.close()
-    finally:
-        os.unlink(handle.name)
+    errors: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(
+                    executable_path=executable,
+                    args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--disable-background-networking", "--disable-component-update"],
+                )  # fmt: skip
+                page = browser.new_page(viewport={"width": width, "height": 600})
+                page.goto(f"file://{handle.name}")
+                page.wait_for_selector(".bk-Canvas, .bk-root, canvas", timeout=15000)
+                page.wait_for_timeout(500)
+                page.screenshot(path=path, full_page=True)
+                browser.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=render, name="kit-png")
+    thread.start()
+    thread.join()
+    os.unlink(handle.name)
+    if errors:
+        raise errors[0]
 
 
 def plot(
@@ -407,6 +423,7 @@ def plot(
     fps: float = 10.0,
     start: Any = "latest",
     duration: float | None = None,
+    idle: float | None = None,
     connection: Connection | None = None,
 ) -> LivePlot:
     """Plot a topic live, or a Polars DataFrame once.
@@ -424,6 +441,7 @@ def plot(
         fps: at most this many browser updates a second.
         start: where a live plot starts reading (as for ``%stream peek``).
         duration: stop after this many seconds (headless default: 10).
+        idle: stop after this many seconds without a record.
 
     >>> kit.plot("telemetry", y=["speed", "rpm"], by="car", window="30s")  # doctest: +SKIP
     """
@@ -444,12 +462,12 @@ def plot(
     from ..headless import DEFAULT_SECONDS, is_headless
 
     headless = is_headless()
-    if headless and duration is None:
+    if headless and duration is None and idle is None:
         duration = DEFAULT_SECONDS
     from .tap import Tap
 
     tap = Tap(
-        source, start=start, rows=10_000, duration=duration,
+        source, start=start, rows=10_000, duration=duration, idle=idle,
         connection=_session.current(connection),
     )  # fmt: skip
     view.tap = tap  # type: ignore[attr-defined]

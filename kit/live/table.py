@@ -238,6 +238,7 @@ def peek(
     max_bytes: int = DEFAULT_MAX_BYTES,
     count: int | None = None,
     duration: float | None = None,
+    idle: float | None = None,
     refresh: float = 0.25,
     connection: Connection | None = None,
 ) -> Peek:
@@ -245,7 +246,7 @@ def peek(
 
     It runs in the background (the kernel stays free) until its Stop button,
     ``peek.stop()`` or ``%stream stop``; or after ``count`` records or
-    ``duration`` seconds when given.
+    ``duration`` seconds, or ``idle`` seconds without a record, when given.
 
     >>> kit.peek("telemetry", start="-1m")   # doctest: +SKIP
     """
@@ -253,7 +254,7 @@ def peek(
     from .tap import Tap
 
     headless = is_headless()
-    if headless and count is None and duration is None:
+    if headless and count is None and duration is None and idle is None:
         duration = DEFAULT_SECONDS
     tap = Tap(
         topic,
@@ -263,6 +264,7 @@ def peek(
         max_bytes=max_bytes,
         count=count,
         duration=duration,
+        idle=idle,
         connection=connection,
     )
     view = Peek(tap, rows=rows, refresh=refresh)

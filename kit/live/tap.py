@@ -45,6 +45,7 @@ class Tap(Job):
         max_bytes: larger values are counted as bad.
         count: stop after this many records (``None``: run until stopped).
         duration: stop after this many seconds.
+        idle: stop after this many seconds without a record.
         connection: defaults to the current connection.
 
     Attributes:
@@ -64,6 +65,7 @@ class Tap(Job):
         max_bytes: int = DEFAULT_MAX_BYTES,
         count: int | None = None,
         duration: float | None = None,
+        idle: float | None = None,
         connection: Connection | None = None,
     ) -> None:
         super().__init__(f"tap:{topic}")
@@ -72,6 +74,7 @@ class Tap(Job):
         self.rows = rows
         self.count = count
         self.duration = duration
+        self.idle = idle
         # A live view infers each batch's schema from its first 1,000 rows.
         self.decoder = Decoder(format=format, max_bytes=max_bytes, infer_rows=1000)
         self.connection = _session.current(connection)
@@ -143,6 +146,7 @@ class Tap(Job):
             [TopicPartition(self.topic, p, o) for p, o in self.offsets.items()]
         )
         started = time.monotonic()
+        last_record = started
         window_start, window_count = started, 0
         try:
             while not self._stop.is_set():
@@ -162,6 +166,9 @@ class Tap(Job):
                 if messages:
                     self._append(frame_from_messages(messages, self.decoder))
                     window_count += len(messages)
+                    last_record = now
+                elif self.idle is not None and now - last_record >= self.idle:
+                    break
                 if now - window_start >= 1.0:
                     self.rate = window_count / (now - window_start)
                     window_start, window_count = now, 0

@@ -31,6 +31,12 @@ from ._args import glue_negative
 @argument(
     "--for", dest="duration", default=None, help="stop after a duration, e.g. 30s"
 )
+@argument(
+    "--until-idle",
+    dest="idle",
+    default=None,
+    help="stop after this long without records, e.g. 5s",
+)
 def peek(line: str) -> None:
     """A live table of the newest records of a topic."""
 
@@ -48,5 +54,6 @@ def run(magics: Any, line: str) -> Any:
         max_bytes=magics.max_bytes,
         count=args.count,
         duration=None if args.duration is None else parse_duration(args.duration),
+        idle=None if args.idle is None else parse_duration(args.idle),
         refresh=magics.refresh,
     )

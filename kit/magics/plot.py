@@ -29,6 +29,12 @@ from ._args import glue_negative, user_value
 @argument(
     "--for", dest="duration", default=None, help="stop after a duration, e.g. 60s"
 )
+@argument(
+    "--until-idle",
+    dest="idle",
+    default=None,
+    help="stop after this long without records, e.g. 5s",
+)
 def plot(line: str) -> None:
     """A live (or static, for a DataFrame) Bokeh plot."""
 
@@ -56,4 +62,5 @@ def run(magics: Any, line: str) -> Any:
         overlay=args.overlay,
         start=args.start,
         duration=None if args.duration is None else parse_duration(args.duration),
+        idle=None if args.idle is None else parse_duration(args.idle),
     )

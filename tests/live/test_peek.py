@@ -9,7 +9,7 @@ from kit.live.table import render_table
 from tests.conftest import produce_json
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"

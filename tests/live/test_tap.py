@@ -9,7 +9,7 @@ from kit.live.tap import Tap
 from tests.conftest import produce_json
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
@@ -72,3 +72,11 @@ def test_start_at_a_relative_time(connection: kit.Connection, topic: str) -> Non
     tap = Tap(topic, start="-1m", count=1).start()
     tap.wait(10)
     assert tap.snapshot()["age"].to_list() == ["new"]
+
+
+def test_until_idle_stops_a_quiet_tap(connection: kit.Connection, topic: str) -> None:
+    produce_json(connection, topic, [{"i": i} for i in range(5)])
+    started = time.monotonic()
+    tap = Tap(topic, start="earliest", idle=1.0).start()
+    assert tap.wait(10)
+    assert tap.total == 5 and 0.9 <= time.monotonic() - started < 5

@@ -17,7 +17,7 @@ from kit.live.topics import TopicsView
 from tests.conftest import produce_json
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
@@ -189,3 +189,10 @@ def test_negative_relative_times_are_values_not_options(
     peek = ip.run_line_magic("stream", f"peek {topic} --from -5m --count 1")
     _wait(lambda: not peek.running)
     assert peek.tap.total == 1
+
+
+def test_peek_until_idle(ip: Any, connection: kit.Connection, topic: str) -> None:
+    produce_json(connection, topic, [{"i": i} for i in range(3)])
+    peek = ip.run_line_magic("stream", f"peek {topic} --from earliest --until-idle 1s")
+    _wait(lambda: not peek.running)
+    assert peek.tap.total == 3
