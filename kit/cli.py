@@ -26,6 +26,16 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: ``--broker host:port`` (or KIT_BROKER); without it, the embedded broker.
+broker_option = click.option(
+    "--broker",
+    "address",
+    envvar="KIT_BROKER",
+    default=None,
+    help="host:port (default: the embedded broker).",
+)
+
+
 @click.group()
 @click.version_option(package_name="jupyter-streamkit")
 def main() -> None:
@@ -111,13 +121,7 @@ def broker_stop() -> None:
 
 
 @main.command("topics")
-@click.option(
-    "--broker",
-    "address",
-    envvar="KIT_BROKER",
-    default=None,
-    help="host:port (default: the embedded broker).",
-)
+@broker_option
 @_friendly
 def topics(address: str | None) -> None:
     """List topics with partitions and message counts."""
@@ -135,13 +139,7 @@ def topics(address: str | None) -> None:
 
 
 @main.command("demo")
-@click.option(
-    "--broker",
-    "address",
-    envvar="KIT_BROKER",
-    default=None,
-    help="host:port (default: the embedded broker).",
-)
+@broker_option
 @click.option("--topic", default="telemetry", show_default=True)
 @click.option("--count", default=20, show_default=True, help="Records to produce.")
 @_friendly
@@ -168,13 +166,7 @@ def demo(address: str | None, topic: str, count: int) -> None:
 @click.option(
     "--keep-timestamps", is_flag=True, help="Stamp records with their original times."
 )
-@click.option(
-    "--broker",
-    "address",
-    envvar="KIT_BROKER",
-    default=None,
-    help="host:port (default: the embedded broker).",
-)
+@broker_option
 @_friendly
 def replay_command(
     source: str,
@@ -229,13 +221,7 @@ def replay_command(
     help="Stop after a duration, e.g. 60s (default: Ctrl-C).",
 )
 @click.option("--count", type=int, default=None, help="Stop after N records.")
-@click.option(
-    "--broker",
-    "address",
-    envvar="KIT_BROKER",
-    default=None,
-    help="host:port (default: the embedded broker).",
-)
+@broker_option
 @_friendly
 def demo_data(
     topic: str,
@@ -348,13 +334,7 @@ def export_command(
 @main.command("run")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--name", default=None, help="Service name (default: the folder's name).")
-@click.option(
-    "--broker",
-    "address",
-    envvar="KIT_BROKER",
-    default=None,
-    help="host:port (default: the embedded broker).",
-)
+@broker_option
 @click.option(
     "--every",
     type=float,
