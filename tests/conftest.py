@@ -73,6 +73,10 @@ def ip_session(connection: object) -> object:
 
     config = Config()
     config.HistoryManager.hist_file = ":memory:"
+    if InteractiveShell.initialized() and not isinstance(
+        InteractiveShell.instance(), TestingShell
+    ):
+        InteractiveShell.clear_instance()  # e.g. one created by bokeh.io.output_notebook
     shell = TestingShell.instance(config=config)
     shell.run_line_magic("load_ext", "kit")
     return shell

@@ -101,6 +101,10 @@ class LivePlot(Job):
         self.sources: dict[str, Any] = {}
         self._pending: collections.deque[pl.DataFrame] = collections.deque()
         self._lock = threading.Lock()
+        # Held while the document is shown or changed: a stream() racing the
+        # BokehModel's creation would never reach the browser.
+        self._document = threading.RLock()
+        self._shown = threading.Event()
         self._last_draw = 0.0
         time_axis = x in ("_timestamp", "timestamp", "ts", "time", "datetime")
         self._time_axis = time_axis
@@ -204,10 +208,17 @@ class LivePlot(Job):
     def _rollover(self) -> int:
         if isinstance(self.window, int):
             return self.window
-        return 3 * self.width  # min/max per pixel column (+ a bucket's first point)
+        # Each pixel column keeps its first row and each y's min and max; a
+        # flush boundary can split a column, once per update.
+        per_column = 1 + 2 * len(self.y)
+        return int(per_column * (self.width + self.fps * self.window))
 
     def flush(self) -> int:
         """Send what is queued to the browser (one ``stream`` per series)."""
+        with self._document:
+            return self._flush()
+
+    def _flush(self) -> int:
         import polars as pl
 
         with self._lock:
@@ -267,6 +278,11 @@ class LivePlot(Job):
 
     def _run(self) -> None:
         interval = 1.0 / self.fps
+        # Points buffer until the plot is shown (or headless, drawn at the end).
+        while not self._shown.is_set() and not self._stop.wait(interval):
+            tap = getattr(self, "tap", None)
+            if tap is not None and not tap.running:
+                return  # the source ended; what it sent waits in the buffer
         while not self._stop.wait(interval):
             self.flush()
             if self._source_done():
@@ -324,9 +340,13 @@ class LivePlot(Job):
 
             slider.observe(on_window, names="value")
             controls.append(slider)
-        self._model = widgets.VBox(
-            [widgets.HBox(controls), BokehModel(self.layout), self.note]
-        )
+        with self._document:
+            model = _kit_bokeh_model(BokehModel)(self.layout)
+            model.kit_plot = self
+            self._model = widgets.VBox([widgets.HBox(controls), model, self.note])
+        # Updates reach the browser only once it has drawn the plot: its first
+        # message says so; 3 s is the fallback for a page that never writes back.
+        threading.Timer(3.0, self._shown.set).start()
         return self._model
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -342,6 +362,7 @@ class LivePlot(Job):
         from bokeh.embed import file_html
         from bokeh.resources import INLINE
 
+        self.flush()
         html = file_html(self.layout, INLINE, title=self.name)
         if path.endswith(".png"):
             _html_to_png(html, path, width=self.width + 80)
@@ -356,8 +377,60 @@ class LivePlot(Job):
         from IPython.core.display import HTML
 
         _load_bokehjs()
+        self.flush()
         script, div = components(self.layout)
         return HTML(script + div)  # type: ignore[no-untyped-call]
+
+
+#: Browser-side changes the kernel accepts from a plot: view state only. The
+#: browser echoes back every change it applied from the kernel (lines, legend
+#: items, streamed data); applying those stale copies would detach series.
+_VIEW_ATTRS = frozenset(
+    {
+        "start",
+        "end",
+        "visible",
+        "muted",
+        "inner_width",
+        "inner_height",
+        "outer_width",
+        "outer_height",
+    }
+)
+_MODEL_CLASS: Any = None
+
+
+def _kit_bokeh_model(base: Any) -> Any:
+    """A jupyter_bokeh ``BokehModel`` that ignores the browser's echoes and
+    tells its plot when the browser has drawn it."""
+    global _MODEL_CLASS
+    if _MODEL_CLASS is not None:
+        return _MODEL_CLASS
+
+    class KitBokehModel(base):  # type: ignore[misc]
+        kit_plot: Any = None
+
+        def _sync_model(
+            self, model: Any, content: dict[str, Any], buffers: list[Any]
+        ) -> None:
+            plot = self.kit_plot
+            if plot is not None:
+                plot._shown.set()
+            if content.get("event") != "jsevent":
+                return
+            kind = content.get("kind")
+            if kind in ("ColumnsStreamed", "ColumnsPatched"):
+                return
+            if kind == "ModelChanged" and content.get("attr") not in _VIEW_ATTRS:
+                return
+            if plot is None:
+                super()._sync_model(model, content, buffers)
+                return
+            with plot._document:
+                super()._sync_model(model, content, buffers)
+
+    _MODEL_CLASS = KitBokehModel
+    return KitBokehModel
 
 
 def _html_to_png(html: str, path: str, *, width: int) -> None:

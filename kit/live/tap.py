@@ -140,7 +140,11 @@ class Tap(Job):
 
         # A bounded prefetch queue keeps memory flat on a fast topic.
         consumer = self.connection.consumer(
-            enable_auto_commit=False, queued_max_messages_kbytes=16384
+            enable_auto_commit=False,
+            queued_max_messages_kbytes=16384,
+            # Tansu holds a fetch this long even with data waiting: 500 ms by
+            # default would cap live views at ~4 updates a second.
+            fetch_wait_max_ms=50,
         )
         consumer.assign(
             [TopicPartition(self.topic, p, o) for p, o in self.offsets.items()]

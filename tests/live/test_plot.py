@@ -56,6 +56,7 @@ def test_one_series_per_key_and_one_figure_per_y() -> None:
 def test_new_keys_appear_and_the_cap_is_explained() -> None:
     view = _plot(max_series=2)
     view.widget()
+    view._shown.set()  # the browser drew it (its first message)
     view.push(_frame(30, cars=4))
     view.flush()
     assert sorted(view.sources) == ["0", "1"]
@@ -107,6 +108,7 @@ def test_min_max_per_bucket_keeps_order_and_extremes() -> None:
 def test_pause_buffers_and_clear_empties() -> None:
     view = _plot(y=["speed"])
     view.widget()
+    view._shown.set()  # the browser drew it (its first message)
     view.paused = True
     view.push(_frame(30, step_ms=200))
     assert view.flush() == 0 and not view.sources
@@ -118,6 +120,8 @@ def test_pause_buffers_and_clear_empties() -> None:
 
 def test_throttled_to_fps_whatever_the_input_rate() -> None:
     view = _plot(y=["speed"], fps=10)
+    view.widget()  # shown: updates flow
+    view._shown.set()  # the browser drew it (its first message)
     view.start()
     started = time.monotonic()
     while time.monotonic() - started < 1.0:
@@ -133,6 +137,8 @@ def test_live_plot_of_a_topic(connection: kit.Connection, topic_name: str) -> No
     view = kit.plot(
         topic_name, y=["speed", "rpm"], by="car", window="10s", start="earliest"
     )
+    view.widget()  # as a notebook displays it
+    view._shown.set()  # the browser drew it (its first message)
     try:
         deadline = time.monotonic() + 10
         while len(view.sources) < 5:
@@ -174,6 +180,21 @@ def test_headless_plot_collects_then_renders_static(
     assert "text/html" in bundle and "Bokeh" in bundle["text/html"]
     producer.stop()
     connection.delete_topics([topic_name])
+
+
+def test_nothing_is_streamed_before_the_plot_is_shown() -> None:
+    view = _plot(y=["speed"], fps=50)
+    view.start()
+    view.push(_frame(30, step_ms=200))
+    time.sleep(0.2)
+    assert view.updates == 0 and not view.sources  # buffered, not lost
+    view.widget()
+    view._shown.set()  # the browser drew it (its first message)
+    deadline = time.monotonic() + 5
+    while view.points < 30:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    view.stop()
 
 
 def test_unknown_kind_names_the_choices() -> None:

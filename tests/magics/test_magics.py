@@ -171,6 +171,8 @@ def test_plot_magic(ip: Any, connection: kit.Connection, topic: str) -> None:
     live = ip.run_line_magic(
         "stream", f"plot {topic} --y speed,rpm --by car --from earliest --window 60s"
     )
+    live.widget()  # as the notebook displays it
+    live._shown.set()  # the browser drew it (its first message)
     _wait(lambda: live.received == 20 and len(live.sources) == 2)
     ip.run_line_magic("stream", "stop plot")
     assert not live.running
