@@ -129,7 +129,11 @@ class LivePlot(Job):
                     tooltips=[
                         ("series", "@__series"),
                         (x, "@x{%F %T.%3N}" if time_axis else "@x"),
-                        ("value", "$y"),
+                        # the data value(s) of this figure, not the cursor's y
+                        *[
+                            (y_name, f"@{{{y_name}}}")
+                            for y_name in (y if overlay else [y[i]])
+                        ],
                     ],
                     formatters={"@x": "datetime"} if time_axis else {},
                 )
