@@ -181,7 +181,13 @@ class Peek(Job):
 
     # drawing -----------------------------------------------------------------
     def _draw(self) -> None:
-        frame = self.tap.snapshot(self.rows)
+        # The newest rows by record time, not by arrival: partitions arrive
+        # in batches of their own.
+        frame = self.tap.snapshot()
+        order = [
+            c for c in ("_timestamp", "_partition", "_offset") if c in frame.columns
+        ]
+        frame = frame.sort(order).tail(self.rows) if order else frame.tail(self.rows)
         schema = self.tap.decoder.schema
         if self._first_fields is None and schema:
             self._first_fields = set(schema)

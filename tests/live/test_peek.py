@@ -21,9 +21,11 @@ def test_peek_shows_newest_rows_status_and_schema(
 ) -> None:
     peek = kit.peek(topic, start="earliest", rows=5, refresh=0.05)
     try:
-        produce_json(
-            connection, topic, [{"lap": i, "speed": 100.0 + i} for i in range(20)]
-        )
+        now = int(time.time() * 1000)
+        for i in range(20):  # distinct times: "newest" is well defined
+            produce_json(
+                connection, topic, [{"lap": i, "speed": 100.0 + i}], timestamp=now + i
+            )
         _wait(lambda: peek.tap.total == 20 and "119" in peek.table.value)
         assert peek.table.value.count("<tr>") == 1 + 5  # header + 5 newest
         assert "20 seen" in peek.status.value and "live" in peek.status.value
@@ -46,9 +48,10 @@ def test_pause_freezes_the_table_while_the_tap_keeps_reading(
     peek = kit.peek(topic, refresh=0.05)
     try:
         produce_json(connection, topic, [{"i": 1}])
-        _wait(lambda: peek.tap.total == 1 and peek.redraws >= 1)
+        _wait(lambda: peek.tap.total == 1 and ">1<" in peek.table.value)
         peek.pause_button.value = True
         assert peek.pause_button.description == "Resume"
+        time.sleep(0.2)  # a redraw already under way when Pause was pressed ends
         before = (peek.redraws, peek.table.value)
         produce_json(connection, topic, [{"i": 2}, {"i": 3}])
         _wait(lambda: peek.tap.total == 3)
