@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from . import _state
 from ._errors import KitError
 
@@ -54,10 +56,11 @@ class Service:
         if child is not None and child.pid == self.pid:
             return child.poll() is None
         try:
-            os.kill(self.pid, 0)
-        except (ProcessLookupError, PermissionError):
+            # A zombie (ended, not yet reaped by a parent in another process,
+            # e.g. a kernel whose service the Streams panel stopped) is gone.
+            return bool(psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False
-        return True
 
 
 def _dir() -> Path:

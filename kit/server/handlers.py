@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -101,12 +102,13 @@ class ServicesHandler(APIHandler):
 
 class StopHandler(APIHandler):
     @tornado.web.authenticated
-    def post(self, name: str) -> None:
+    async def post(self, name: str) -> None:
         from ..process import list_services, stop_service
 
         if name not in {s.name for s in list_services()}:
             raise tornado.web.HTTPError(404, f"No running service named {name!r}.")
-        stop_service(name)
+        # A graceful stop takes up to 20 s: never block the server meanwhile.
+        await asyncio.to_thread(stop_service, name)
         self.finish(json.dumps({"stopped": name}))
 
 

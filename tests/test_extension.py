@@ -1,0 +1,77 @@
+"""The JupyterLab extension's own checks: TypeScript types and unit tests.
+
+They need the extension's node_modules, which the package build installs
+(``pip install -e .`` runs ``npm install`` in extensions/streamkit through
+hatch-jupyter-builder). Without Node.js they are skipped, except on CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXT = ROOT / "extensions" / "streamkit"
+
+
+def _require_node() -> None:
+    missing = None
+    if shutil.which("npx") is None:
+        missing = "Node.js (npx) is not installed"
+    elif not (EXT / "node_modules").is_dir():
+        missing = "extensions/streamkit/node_modules is missing (run pip install -e .)"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=EXT, capture_output=True, text=True, timeout=300)
+
+
+def test_typescript_types() -> None:
+    _require_node()
+    result = _run("npx", "tsc", "--noEmit", "-p", ".")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_typescript_unit_tests() -> None:
+    _require_node()
+    result = _run("npx", "vitest", "run", "--reporter=verbose")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-4000:]
+    summary = re.search(r"Tests\s+(\d+) passed \((\d+)\)", out)
+    assert summary and summary[1] == summary[2], out[-2000:]
+    assert int(summary[1]) >= 20  # the tests in test/*.test.ts ran
+
+
+def test_versions_agree() -> None:
+    """The extension and the Python package ship together: one version."""
+    from importlib.metadata import version
+
+    python = version("jupyter-streamkit")
+    npm = json.loads((EXT / "package.json").read_text())["version"]
+    assert npm == python
+
+
+def test_built_extension_is_installed() -> None:
+    """pip install put the prebuilt extension where JupyterLab looks."""
+    from jupyter_core.paths import jupyter_path
+
+    found = [
+        Path(base) / "jupyter-streamkit" / "package.json"
+        for base in jupyter_path("labextensions")
+        if (Path(base) / "jupyter-streamkit" / "package.json").is_file()
+    ]
+    assert found, "jupyter-streamkit is not in any labextensions directory"
+    meta = json.loads(found[0].read_text())
+    assert meta["name"] == "jupyter-streamkit"
+    assert meta["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
+    assert (found[0].parent / "install.json").is_file()
