@@ -75,3 +75,44 @@ def test_built_extension_is_installed() -> None:
     assert meta["name"] == "jupyter-streamkit"
     assert meta["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
     assert (found[0].parent / "install.json").is_file()
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_extension_prebuilt(tmp_path: Path) -> None:
+    """``pip install`` of the wheel alone (no Node.js, no build) enables it.
+
+    The wheel is built from this tree, then installed without its
+    dependencies into a fresh venv that borrows jupyterlab from this
+    interpreter, so only the wheel can put the extension in the venv's
+    ``share/jupyter/labextensions``.
+    """
+    import sys
+    import venv
+
+    dist = tmp_path / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-w", str(dist), "-q"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = dist.glob("jupyter_streamkit-*.whl")
+
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    python = env_dir / "bin" / "python"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr[-3000:]
+    assert (
+        env_dir / "share/jupyter/labextensions/jupyter-streamkit/package.json"
+    ).is_file()
+    listed = subprocess.run(
+        [str(python), "-m", "jupyterlab.labextensions", "list"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    lines = (listed.stdout + listed.stderr).splitlines()
+    ours = [line for line in lines if "jupyter-streamkit" in line]
+    assert len(ours) == 1 and "enabled" in ours[0] and "OK" in ours[0], lines
+    assert str(env_dir) in "\n".join(lines)
