@@ -81,7 +81,7 @@ class LivePlot(Job):
         name: str,
     ) -> None:
         from bokeh.layouts import column
-        from bokeh.models import HoverTool
+        from bokeh.models import HoverTool, Legend
         from bokeh.plotting import figure
 
         if kind not in KINDS:
@@ -123,6 +123,13 @@ class LivePlot(Job):
                 **options,
                 tools="pan,xwheel_zoom,box_zoom,reset,save",
                 toolbar_location="right",
+            )
+            # Beside the plot, not over the newest data; click hides a series.
+            fig.add_layout(
+                Legend(
+                    click_policy="hide", location="top_left", label_text_font_size="9pt"
+                ),
+                "right",
             )
             fig.add_tools(
                 HoverTool(
@@ -204,8 +211,9 @@ class LivePlot(Job):
                         legend_label=label,
                         line_width=1.5,
                     )
-            fig.legend.click_policy = "hide"
-            fig.legend.location = "top_left"
+            legend = fig.legend[0]
+            # Keys in order, whatever order they arrived in.
+            legend.items = sorted(legend.items, key=_legend_label)
         self.sources[key] = source
         return source
 
@@ -216,6 +224,49 @@ class LivePlot(Job):
         # flush boundary can split a column, once per update.
         per_column = 1 + 2 * len(self.y)
         return int(per_column * (self.width + self.fps * self.window))
+
+    def _pause_limit(self) -> int:
+        """Rows a pause may hold before they are cut to what the plot shows."""
+        return max(20_000, 4 * self._rollover() * max(1, len(self.sources)))
+
+    def _trim_to_window(self, frames: list[pl.DataFrame]) -> pl.DataFrame:
+        """What a paused plot would show on resume, and no more: the last
+        window (decimated per pixel column) of each series."""
+        import polars as pl
+
+        frame = pl.concat(frames, how="diagonal_relaxed")
+        if self.x not in frame.columns:
+            return frame
+        keyed = self.by is not None and self.by in frame.columns
+        key = str(self.by) if keyed else None
+        frame = frame.sort(self.x)
+        if isinstance(self.window, int):
+            return (
+                frame.group_by(key, maintain_order=True).tail(self.window)
+                if key
+                else frame.tail(self.window)
+            )
+        span = self.window * (1000 if self._time_axis else 1)
+        newest = frame[self.x].max()
+        if isinstance(frame.schema[self.x], pl.Datetime):
+            cutoff = pl.lit(newest) - pl.duration(milliseconds=span)
+        else:
+            cutoff = pl.lit(newest) - span
+        frame = frame.filter(pl.col(self.x) >= cutoff)
+        ys = [y for y in self.y if y in frame.columns]
+        if not ys:
+            return frame
+        frame = frame.with_columns(pl.col(y).cast(pl.Float64, strict=False) for y in ys)
+        bucket = span / self.width
+        if key is None:
+            return min_max_per_bucket(frame, self.x, ys, bucket)
+        return pl.concat(
+            [
+                min_max_per_bucket(part, self.x, ys, bucket)
+                for part in frame.partition_by(key)
+            ],
+            how="diagonal_relaxed",
+        )
 
     def flush(self) -> int:
         """Send what is queued to the browser (one ``stream`` per series)."""
@@ -230,6 +281,8 @@ class LivePlot(Job):
             self._pending.clear()
         if not frames or self.paused:
             if self.paused and frames:
+                if sum(f.height for f in frames) > self._pause_limit():
+                    frames = [self._trim_to_window(frames)]
                 with self._lock:
                     self._pending.extendleft(reversed(frames))
             return 0
@@ -256,7 +309,8 @@ class LivePlot(Job):
             else {("all",): frame}
         )
         sent = 0
-        for key, part in groups.items():
+        # Sorted: keys that arrive together get their colours in key order.
+        for key, part in sorted(groups.items(), key=lambda kv: str(kv[0])):
             name = str(key[0]) if isinstance(key, tuple) else str(key)
             source = self._series(name)
             if source is None:
@@ -332,9 +386,9 @@ class LivePlot(Job):
         clear.on_click(on_clear)
         controls = [pause, clear]
         if isinstance(self.window, float):
-            slider = widgets.FloatLogSlider(
-                value=self.window, base=10, min=0, max=4, description="window (s)",
-                readout_format=".0f",
+            slider = widgets.SelectionSlider(
+                options=_window_choices(self.window), value=self.window,
+                description="window", continuous_update=False,
             )  # fmt: skip
 
             def on_window(change: dict[str, Any]) -> None:
@@ -555,3 +609,49 @@ def plot(
         view.wait()
         view.flush()
     return view
+
+
+def _legend_label(item: Any) -> str:
+    label = item.label
+    value = getattr(label, "value", None)
+    if value is None and isinstance(label, dict):
+        value = label.get("value")
+    return str(value if value is not None else label)
+
+
+_WINDOWS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    21600,
+    43200,
+    86400,
+)
+
+
+def _window_choices(current: float) -> list[tuple[str, float]]:
+    """Round window lengths for the slider, with the plot's own among them.
+
+    >>> [label for label, _ in _window_choices(45)][4:8]
+    ['15 s', '30 s', '45 s', '1 min']
+    """
+    values = sorted({float(v) for v in _WINDOWS} | {float(current)})
+    return [(_seconds_label(v), v) for v in values]
+
+
+def _seconds_label(seconds: float) -> str:
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"

@@ -203,3 +203,79 @@ def test_unknown_kind_names_the_choices() -> None:
         match=r"kind='bar' is not a plot kind; choose one of line, scatter, step",
     ):
         _plot(kind="bar")
+
+
+def test_a_long_pause_keeps_one_window_not_everything() -> None:
+    """Paused for long at a high rate: memory stays bounded by what the plot
+    shows, and resuming draws the newest window with its extremes."""
+    view = _plot(y=["speed"], window=30.0, width=600)
+    view.widget()
+    view._shown.set()
+    view.paused = True
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for second in range(0, 300, 10):  # 5 minutes at 500 points/s, 3 cars
+        view.push(_frame(5000, start=start + timedelta(seconds=second), step_ms=2))
+        view.flush()
+        held = sum(f.height for f in view._pending)
+        assert held <= view._pause_limit() + 5000
+    assert view.received == 150_000
+    view.paused = False
+    assert view.flush() > 0
+    newest = start + timedelta(seconds=290, milliseconds=2 * 4999)
+    for source in view.sources.values():
+        xs = source.data["x"]
+        assert max(xs) >= newest.timestamp() * 1000 - 10
+        # older data was cut (what arrived since the last cut may add a bit)
+        assert min(xs) >= (newest - timedelta(seconds=60)).timestamp() * 1000
+        assert len(xs) <= 3 * 600 + 10
+
+
+def test_a_rows_window_pause_keeps_the_last_rows_per_key() -> None:
+    view = _plot(y=["speed"], window=100, width=600)
+    view.paused = True
+    for i in range(10):
+        view.push(
+            _frame(
+                30_000,
+                start=datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=i),
+            )
+        )
+        view.flush()
+    assert sum(f.height for f in view._pending) <= view._pause_limit() + 30_000
+    view.paused = False
+    view.flush()
+    assert sorted(view.sources) == ["0", "1", "2"]
+    assert all(len(s.data["x"]) == 100 for s in view.sources.values())
+
+
+def test_legend_beside_the_plot_in_key_order() -> None:
+    view = _plot(y=["speed"])
+    frame = _frame(30, cars=3).with_columns(
+        car=pl.col("car").replace({"0": "c", "1": "a", "2": "b"})
+    )
+    view.push(frame.reverse())
+    view.flush()
+    view.push(frame.with_columns(car=pl.lit("0-first")))
+    view.flush()
+    (fig,) = view.figures
+    assert fig.legend[0] in fig.right  # not over the data
+    labels = [item.label.value for item in fig.legend[0].items]
+    assert labels == ["0-first", "a", "b", "c"]
+    # The keys that arrived together got their colours in key order.
+    colors = {r.glyph.line_color: r.data_source for r in fig.renderers}
+    from kit.live.plot import PALETTE
+
+    assert colors[PALETTE[0]] is view.sources["a"]
+    assert colors[PALETTE[2]] is view.sources["c"]
+
+
+def test_window_slider_offers_round_lengths_and_the_plot_s_own() -> None:
+    view = _plot(window=45.0)
+    box = view.widget()
+    (slider,) = [w for w in box.children[0].children if hasattr(w, "options")]
+    labels = [label for label, _ in slider.options]
+    assert "45 s" in labels and "1 min" in labels and "1 h" in labels
+    assert slider.value == 45.0
+    slider.value = 300.0
+    assert view.window == 300.0
+    assert view.figures[0].x_range.follow_interval == 300_000
