@@ -81,7 +81,8 @@ class LivePlot(Job):
         name: str,
     ) -> None:
         from bokeh.layouts import column
-        from bokeh.models import HoverTool, Legend
+        from bokeh.models import HoverTool
+        from bokeh.models.annotations import Legend
         from bokeh.plotting import figure
 
         if kind not in KINDS:
@@ -211,7 +212,7 @@ class LivePlot(Job):
                         legend_label=label,
                         line_width=1.5,
                     )
-            legend = fig.legend[0]
+            legend: Any = fig.legend[0]
             # Keys in order, whatever order they arrived in.
             legend.items = sorted(legend.items, key=_legend_label)
         self.sources[key] = source
