@@ -1,4 +1,4 @@
-"""``kit demo`` for now: broker up, demo telemetry in, read back, shown."""
+"""``kit demo --check``: broker up, demo telemetry in, read back, shown (no JupyterLab)."""
 
 from __future__ import annotations
 

@@ -139,15 +139,84 @@ def topics(address: str | None) -> None:
 
 
 @main.command("demo")
+@click.option(
+    "--no-browser",
+    is_flag=True,
+    help="Print JupyterLab's URL (with its token) instead of opening a browser.",
+)
+@click.option(
+    "--headless",
+    is_flag=True,
+    help="Run the notebook with papermill instead; write it executed and as HTML.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only check the install: produce 20 records, read them back, print them.",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="JupyterLab's port on 127.0.0.1 (default 8888 or the next free one).",
+)
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Working folder: the quickstart is copied here and headless results "
+    "written here (default ./kit-demo; in a clone the quickstart opens in place).",
+)
+@click.option(
+    "--notebook",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Open (or run headless) this notebook instead of the quickstart.",
+)
+@click.option(
+    "--topic",
+    default="telemetry",
+    show_default=True,
+    help="Topic of the demo producer (the quickstart reads telemetry).",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=100.0,
+    show_default=True,
+    help="Demo records per second (5 cars).",
+)
 @broker_option
-@click.option("--topic", default="telemetry", show_default=True)
-@click.option("--count", default=20, show_default=True, help="Records to produce.")
 @_friendly
-def demo(address: str | None, topic: str, count: int) -> None:
-    """Start the broker, produce demo telemetry and read it back."""
-    from . import _smoke
+def demo(
+    no_browser: bool,
+    headless: bool,
+    check: bool,
+    port: int | None,
+    workdir: str | None,
+    notebook: str | None,
+    topic: str,
+    rate: float,
+    address: str | None,
+) -> None:
+    """Start the broker, live race telemetry and JupyterLab on the quickstart.
 
-    _smoke.run(address, topic=topic, count=count, echo=click.echo)
+    Ctrl-C stops everything kit demo started (the embedded broker only if it
+    was not running before).
+    """
+    if check:
+        from . import _smoke
+
+        _smoke.run(address, topic=topic, count=20, echo=click.echo)
+        return
+    from . import _demo
+
+    _demo.run(
+        address=address, topic=topic, rate=rate, port=port, workdir=workdir,
+        notebook=notebook, browser=not no_browser, headless=headless,
+        echo=click.echo,
+    )  # fmt: skip
 
 
 @main.command("replay")
@@ -248,9 +317,14 @@ def demo_data(
         count=count,
         connection=conn,
     )
-    click.echo(
-        f"Producing demo telemetry into {topic!r} at {rate:g} msg/s on {conn.address}."
-    )
+    from ._demo.feed import AttachedFeed
+
+    if isinstance(job, AttachedFeed):
+        click.echo(job.message())
+    else:
+        click.echo(
+            f"Producing demo telemetry into {topic!r} at {rate:g} msg/s on {conn.address}."
+        )
     try:
         job.wait()
     except KeyboardInterrupt:

@@ -121,27 +121,3 @@ def test_unreachable_broker_prints_no_log_storm_from_the_cli() -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: No Kafka broker answered at " + address)
     assert result.stdout == ""
-
-
-def test_readme_command_1_main_job(broker: object) -> None:
-    """`kit demo`: broker up, demo telemetry produced, read back and shown."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kit.cli",
-            "demo",
-            "--count",
-            "15",
-            "--topic",
-            "readme-demo",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "KIT_BROKER": broker.address},  # type: ignore[attr-defined]
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Produced 15 telemetry records" in result.stdout
-    assert "Read back 15 of 15 records" in result.stdout
-    assert "speed" in result.stdout and "at-least-once" in result.stdout

@@ -24,6 +24,7 @@ from .. import _session
 from .._jobs import Job
 
 if TYPE_CHECKING:
+    from .._demo.feed import AttachedFeed
     from ..connection import Connection
 
 __all__ = ["TRACKS", "DemoProducer", "TelemetryGenerator", "demo"]
@@ -222,8 +223,12 @@ def demo(
     duration: float | None = None,
     count: int | None = None,
     connection: Connection | None = None,
-) -> DemoProducer:
+) -> DemoProducer | AttachedFeed:
     """Start producing synthetic race telemetry into ``topic`` (background).
+
+    Unbounded (no ``duration``, no ``count``) into a topic that ``kit demo``
+    already feeds on this broker, it returns that producer's
+    :class:`~kit._demo.feed.AttachedFeed` instead of starting another.
 
     >>> job = kit.demo("telemetry", rate=100)   # doctest: +SKIP
     >>> job.stop()                               # doctest: +SKIP
@@ -232,6 +237,14 @@ def demo(
 
     if is_headless() and duration is None and count is None:
         duration = 3 * DEFAULT_SECONDS  # outlives the views that watch it
+    if duration is None and count is None:
+        # `kit demo` already feeds this topic: use its producer, not a second
+        # one (two would draw two traces per car); see kit._demo.feed.
+        from .._demo.feed import attached_feed
+
+        attached = attached_feed(topic, _session.current(connection))
+        if attached is not None:
+            return attached
     return DemoProducer(
         topic,
         rate=rate,

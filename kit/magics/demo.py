@@ -37,6 +37,11 @@ def run(magics: Any, line: str) -> None:
         duration=None if args.duration is None else parse_duration(args.duration),
         count=args.count,
     )
-    print(f"Producing demo telemetry into {args.topic!r} at {args.rate:g} msg/s "
-          "(`%stream stop` to end).")  # fmt: skip
+    from .._demo.feed import AttachedFeed
+
+    if isinstance(job, AttachedFeed):  # kit demo's producer feeds the topic
+        print(job.message())
+    else:
+        print(f"Producing demo telemetry into {args.topic!r} at {args.rate:g} msg/s "
+              "(`%stream stop` to end).")  # fmt: skip
     magics.shell.user_ns["_kit_demo"] = job  # reachable, e.g. to wait for it

@@ -356,3 +356,119 @@ def chromium_available() -> str | None:
     if not (CHROMIUM.exists() or shutil.which(str(CHROMIUM))):
         return f"{CHROMIUM} is missing (apt-get install chromium)"
     return None
+
+
+# --------------------------------------------------------------------------
+# `kit demo` as a subprocess (tests/test_demo.py, tests/browser/test_demo.py)
+# --------------------------------------------------------------------------
+
+#: The notebook URL ``kit demo`` prints (with its token).
+DEMO_URL = re.compile(r"http://127\.0\.0\.1:(\d+)/lab/tree/\S+\?token=([0-9a-f]+)")
+
+
+def isolated_jupyter_env(base_dir: Path) -> dict[str, str]:
+    """Environment variables for a JupyterLab of a test's own: private config
+    and runtime dirs (no news toast, no update check), ``window.jupyterapp``
+    exposed so a test can drive the page."""
+    config_dir = base_dir / "jupyter-config"
+    runtime_dir = base_dir / "jupyter-runtime"
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    _write_lab_settings(config_dir)
+    (config_dir / "jupyter_lab_config.json").write_text(
+        json.dumps({"LabApp": {"expose_app_in_browser": True}})
+    )
+    return {
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTER_RUNTIME_DIR": str(runtime_dir),
+    }
+
+
+class KitDemo:
+    """``kit demo ARGS`` in a subprocess; its output lines are collected by a
+    thread (``lines``), and ``wait_for`` waits for one to match."""
+
+    def __init__(
+        self, args: list[str], *, env: Mapping[str, str], cwd: Path | None = None
+    ) -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kit.cli", "demo", *args],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str | re.Pattern[str], timeout: float) -> re.Match[str]:
+        """The first output line matching ``pattern`` (waits up to ``timeout`` s)."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in list(self.lines):
+                match = regex.search(line)
+                if match:
+                    return match
+            if self.process.poll() is not None:
+                self._reader.join(5)
+                if any(regex.search(line) for line in self.lines):
+                    continue
+                raise AssertionError(
+                    f"kit demo exited ({self.process.returncode}) before printing "
+                    f"{regex.pattern!r}:\n{self.output}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"kit demo printed no {regex.pattern!r} within {timeout:.0f} s:\n"
+                    f"{self.output}"
+                )
+            time.sleep(0.05)
+
+    def descendants(self) -> list[Any]:
+        """Every process below kit demo now (psutil processes)."""
+        import psutil
+
+        return list(psutil.Process(self.process.pid).children(recursive=True))
+
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 60.0) -> int:
+        """Send ``signum``; returns the exit code (killed after ``timeout`` s)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise AssertionError(
+                f"kit demo did not stop within {timeout:.0f} s:\n{self.output}"
+            ) from None
+        self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+
+def alive(processes: Iterable[Any]) -> list[str]:
+    """Those of ``processes`` (psutil) still running, described."""
+    import psutil
+
+    left = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
+    return left
