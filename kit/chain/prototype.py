@@ -36,6 +36,11 @@ class Prototype:
     seconds: float
 
     def summary(self) -> str:
+        if self.input.height == 0:
+            return (
+                f"{self.step}: 0 rows in: no input records yet, so the step did not "
+                "run (re-run the cell once its input has data)"
+            )
         schema = ", ".join(
             f"{n}: {t}" for n, t in self.output.schema.items() if not n.startswith("_")
         )
@@ -100,7 +105,12 @@ def run_prototype(
     frame = _input_frame(chain, step, connection=connection, rows=rows, cache=cache)
     ns = namespace(chain, chain.ordered([step.name]))
     started = time.perf_counter()
-    if step.kind == "polars":
+    if frame.height == 0:
+        # Nothing to run on yet (an empty topic, or an upstream prototype that
+        # output nothing): the input has no value columns a step could use.
+        compile_step(step, ns)  # syntax errors still show at once
+        output = frame.clear()
+    elif step.kind == "polars":
         func = compile_step(step, ns)
         try:
             result = func(frame.clone())
@@ -172,8 +182,9 @@ def _run_quix(
         connection.delete_topics([topic])
     if not rows:
         return pl.DataFrame()
+    rows = _as_written(step, rows)
     out = pl.from_dicts(rows, infer_schema_length=None, strict=False)
-    return out.rename(
+    out = out.rename(
         {
             c: f"_{c}"
             for c in ("key", "timestamp", "offset", "partition", "topic")
@@ -182,3 +193,36 @@ def _run_quix(
             and c not in frame.columns
         }
     )
+    # The columns a step downstream gets live (as kit.read gives them): the
+    # temporary topic's name and the headers are not among them.
+    out = out.drop("_topic", "_headers", strict=False)
+    if "_timestamp" in out.columns and out["_timestamp"].dtype.is_integer():
+        stamps = pl.from_epoch("_timestamp", time_unit="ms").cast(pl.Datetime("ms"))
+        out = out.with_columns(stamps.dt.replace_time_zone("UTC"))
+    return out
+
+
+def _as_written(step: CellStep, rows: list[Any]) -> list[Any]:
+    """The rows as the live run writes them (JSON there and back), so a value
+    it could not write fails here, naming the cell, and not in the live run."""
+    import orjson
+
+    from ..runtime.quix_step import json_dumps
+
+    meta = ("_key", "_timestamp", "_headers", "_topic", "_partition", "_offset")
+    try:
+        return [
+            {
+                **{k: row[k] for k in meta if k in row},
+                **orjson.loads(
+                    json_dumps({k: v for k, v in row.items() if k not in meta})
+                ),
+            }
+            for row in rows
+        ]
+    except TypeError as exc:
+        raise ChainError(
+            f"Cell {step.name!r} outputs a value JSON cannot hold ({exc}), so the live "
+            "run could not write it: return numbers, text, booleans, lists and dicts "
+            "(numpy numbers and arrays are fine)."
+        ) from None

@@ -142,10 +142,14 @@ class Replay(Job):
         self.keys = (
             None if key is None else [None if k is None else str(k) for k in frame[key]]
         )
-        values = frame.select([c for c in frame.columns if not c.startswith("_")])
-        self.values: list[str] = values.select(
-            pl.struct(pl.all()).struct.json_encode().alias("v")
-        )["v"].to_list()
+        fields = [c for c in frame.columns if not c.startswith("_")]
+        self.values: list[str] = (
+            frame.select(pl.struct(fields).struct.json_encode().alias("v"))[
+                "v"
+            ].to_list()
+            if fields
+            else ["{}"] * frame.height  # pl.struct() needs at least one field
+        )
 
     @property
     def duration(self) -> float | None:
@@ -226,7 +230,7 @@ def replay(
     key: str | None = None,
     timestamp: str | None = None,
     keep_timestamps: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
     connection: Connection | None = None,
 ) -> Replay:
     """Replay a file (JSON Lines, CSV, Parquet, optionally .gz) or a Polars
@@ -241,7 +245,9 @@ def replay(
             ``date``).
         keep_timestamps: stamp records with their original times instead of
             the replay's own clock.
-        progress: show a progress bar.
+        progress: show a progress bar (default: unless headless, where a
+            background bar would land, as a widget, in whichever cell runs
+            next).
 
     Values are the rows as JSON objects (columns starting with ``_``, such as
     those of :func:`kit.read`, are left out). The topic is created if needed.
@@ -256,6 +262,10 @@ def replay(
         raise ValueError(
             f"speed={speed} must be above 0 (or None: as fast as possible)."
         )
+    if progress is None:
+        from ..headless import is_headless
+
+        progress = not is_headless()
     conn.create_topic(topic, partitions=1)
     job = Replay(
         frame,

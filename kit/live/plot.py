@@ -323,7 +323,8 @@ class LivePlot(Job):
             if isinstance(xs.dtype, pl.Datetime):
                 xs = xs.dt.epoch("ms")
             data = {"x": xs.to_list(), "__series": [name] * part.height}
-            data.update({y: part[y].to_list() for y in self.y})
+            # Missing values as NaN, a gap: BokehJS draws null as 0.
+            data.update({y: part[y].fill_null(float("nan")).to_list() for y in self.y})
             source.stream(data, rollover=self._rollover())
             sent += part.height
         self.points += sent

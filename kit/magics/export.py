@@ -40,7 +40,9 @@ def run(magics: Any, line: str) -> None:
     chain = kernel_chain()
     ordered = chain.ordered(args.chain)
     chain.validate(ordered, topics=topics)
-    samples = record_samples(chain, ordered, connection=connection)
+    samples = record_samples(
+        chain, ordered, connection=connection, rows=magics.prototype_rows
+    )
     export_chain(
         chain, out, name=name, steps=args.chain, source="a notebook", topics=topics,
         samples=samples, replicas=args.replicas, pipeline=args.pipeline,

@@ -6,6 +6,7 @@ main.py runs as a child process: exactly the code ``%stream export`` writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -44,6 +45,52 @@ class LiveRun:
 
         stop_service(self.name)
 
+    def wait(self, *, idle: float = 2.0, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until the chain has caught up with its input; its last status.
+
+        Caught up: every step is running, a step reading a topic has taken in
+        records if that topic has any, a step reading another step has taken
+        in at least what that step put out, and no step's counters moved for
+        ``idle`` seconds. Call it once the input is complete (after
+        ``replay.wait()``, say), before reading the outputs. (A chain
+        restarted with nothing new to read never counts as caught up: its
+        steps take in nothing.)
+
+        >>> live = %stream run                    # doctest: +SKIP
+        >>> replay.wait(); live.wait()            # doctest: +SKIP
+        """
+        import time
+
+        from .. import _session
+        from .._errors import KitError
+
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        still_since = time.monotonic()
+        while True:
+            if not self.service.alive:
+                raise KitError(
+                    f"Live chain {self.name!r} is not running; its log: {self.service.log}."
+                )
+            status = self.status() or {"steps": []}
+            steps = status["steps"]
+            now = time.monotonic()
+            counters = [(s["records_in"], s["records_out"]) for s in steps]
+            if counters != last:
+                last, still_since = counters, now
+            if now - still_since >= idle and _caught_up(steps, _session.current):
+                return status
+            if now >= deadline:
+                counts = ", ".join(
+                    f"{s['name']}: {s['records_in']} in, {s['records_out']} out"
+                    for s in steps
+                )
+                raise KitError(
+                    f"Live chain {self.name!r} did not catch up within {timeout:g} s "
+                    f"({counts or 'no status yet'}); `%stream status` shows why."
+                )
+            time.sleep(0.2)
+
     def _repr_html_(self) -> str:
         from ..live.status import status_html
 
@@ -51,6 +98,30 @@ class LiveRun:
 
     def __repr__(self) -> str:
         return f"<LiveRun {self.name!r} pid={self.service.pid} steps={self.steps}>"
+
+
+def _caught_up(steps: list[dict[str, Any]], connection: Callable[[], Any]) -> bool:
+    """Whether every step has taken in what its input holds (see LiveRun.wait).
+
+    >>> a = {"name": "a", "input": "t", "output": "a", "state": "running",
+    ...      "records_in": 5, "records_out": 3}
+    >>> b = dict(a, name="b", input="a", output="b", records_in=2)
+    >>> _caught_up([a, b], None), _caught_up([a, dict(b, records_in=3)], None)
+    (False, True)
+    """
+    if not steps or any(s["state"] != "running" for s in steps):
+        return False
+    produced = {s["output"]: s["records_out"] for s in steps}
+    for step in steps:
+        upstream = produced.get(step["input"])
+        if upstream is not None:
+            if step["records_in"] < upstream:
+                return False
+        elif step["records_in"] == 0:  # not started reading, or an empty topic?
+            counts = {t.name: t.messages for t in connection().topics()}
+            if counts.get(step["input"], 0) > 0:
+                return False
+    return True
 
 
 def run(magics: Any, line: str) -> LiveRun:

@@ -4,7 +4,11 @@ Each step becomes a StreamingDataFrame of one shared ``Application``:
 ``input`` (JSON values, text keys) → the step's function → ``output``. Every
 output record carries a ``kit-id`` identity header: the coordinates of the
 input record that produced it (for a window, the record that closed it), so
-duplicates from an at-least-once replay can be dropped by readers.
+duplicates from an at-least-once replay can be dropped by readers. When one
+input record yields several outputs (windows of several keys closed by one
+record, hopping windows, ``expand=True``), the second and later are numbered
+``/1``, ``/2``...: outputs come in the same order when a record is processed
+again, so the identities are the same too.
 """
 
 from __future__ import annotations
@@ -17,19 +21,45 @@ from .status import StepStatus
 if TYPE_CHECKING:
     from quixstreams import Application
 
-__all__ = ["attach_quix_step"]
+__all__ = ["attach_quix_step", "json_dumps"]
+
+
+def json_dumps(value: Any) -> bytes:
+    """JSON as quixstreams writes it (orjson, a quixstreams dependency), numpy
+    scalars and arrays included: step functions often return them.
+
+    >>> import numpy as np
+    >>> json_dumps({"bpm": np.float64(97.5), "n": np.int64(3), "xs": np.arange(2)})
+    b'{"bpm":97.5,"n":3,"xs":[0,1]}'
+    """
+    import orjson
+
+    options = (
+        orjson.OPT_PASSTHROUGH_DATETIME  # as quixstreams' own JSON serializer
+        | orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_SERIALIZE_NUMPY
+    )
+    return orjson.dumps(value, option=options)
 
 
 def attach_quix_step(app: Application, step: Step, status: StepStatus) -> None:
     """Add ``step`` to ``app``: read, transform, stamp identity, write."""
     from quixstreams import message_context
+    from quixstreams.models.serializers.json import JSONSerializer
 
     source = app.topic(step.input, value_deserializer="json", key_deserializer="str")
-    sink = app.topic(step.output, value_serializer="json", key_serializer="str")
+    sink = app.topic(
+        step.output,
+        value_serializer=JSONSerializer(dumps=json_dumps),
+        key_serializer="str",
+    )
     sdf = app.dataframe(source)
+
+    numbering = _Numbering()
 
     def count_in(value: Any) -> Any:
         status.count_in(1)
+        numbering.next_input()
         return value
 
     sdf = sdf.update(count_in)
@@ -43,8 +73,38 @@ def attach_quix_step(app: Application, step: Step, status: StepStatus) -> None:
         ctx = message_context()
         kept = [(k, v) for k, v in (headers or []) if k != ID_HEADER]
         status.records_out += 1
-        return [*kept, (ID_HEADER, f"{ctx.topic}/{ctx.partition}/{ctx.offset}")]
+        source = f"{ctx.topic}/{ctx.partition}/{ctx.offset}"
+        return [*kept, (ID_HEADER, numbering.identity(source))]
 
     sdf = sdf.set_headers(identity)
     sdf.to_topic(sink)
     status.state = "running"
+
+
+class _Numbering:
+    """Identities of the outputs of one input record: its coordinates, then
+    ``source/1``, ``source/2``... Numbering starts again for each record taken
+    in (``next_input()``) and whenever the source changes (after a
+    ``group_by``, outputs come from the repartition topic's records), so a
+    record processed again gets the same identities.
+
+    >>> n = _Numbering()
+    >>> n.next_input(); [n.identity("t/0/5") for _ in range(3)]
+    ['t/0/5', 't/0/5/1', 't/0/5/2']
+    >>> n.next_input(); n.identity("t/0/5"), n.identity("r/1/7"), n.identity("r/1/7")
+    ('t/0/5', 'r/1/7', 'r/1/7/1')
+    """
+
+    def __init__(self) -> None:
+        self.source: str | None = None
+        self.count = 0
+
+    def next_input(self) -> None:
+        self.source = None
+
+    def identity(self, source: str) -> str:
+        if source != self.source:
+            self.source, self.count = source, 0
+            return source
+        self.count += 1
+        return f"{source}/{self.count}"

@@ -233,3 +233,82 @@ def test_every_bad_record_reaches_the_dlq_with_its_reason(
         i for i in range(30) if i not in (5, 9, 13, 20)
     ]
     connection.delete_topics([source, sink, source + ".dlq"])
+
+
+def test_windows_closed_by_one_record_all_survive_dedupe(
+    ip: Any, connection: kit.Connection, names: Any
+) -> None:
+    """A partition-closing window step emits the windows of every key when one
+    record passes their end: each output gets its own identity (so
+    ``dedupe=True`` keeps them all), numpy values are written as numbers, and
+    ``live.wait()`` returns once the chain has caught up."""
+    connection.create_topic(names.input, partitions=1)
+    producer = connection.producer()
+    start = int(time.time()) // 30 * 30_000 - 60_000  # windows start on it
+    for i in range(60):  # three keys, one record each per 0.5 s
+        producer.produce(
+            names.input,
+            key=f"k{i % 3}".encode(),
+            value=json.dumps({"v": i}).encode(),
+            timestamp=start + i * 500,
+        )
+    producer.flush(10)
+    _cell(
+        ip,
+        "import numpy as np\nfrom datetime import timedelta\n"
+        "from quixstreams.dataframe.windows import Sum",
+    )
+    windows = _cell(
+        ip,
+        f"%%stream laps --input {names.input} --output {names.laps} --quix\n"
+        'sdf = sdf.tumbling_window(timedelta(seconds=3)).agg(value=Sum("v"))\n'
+        'sdf = sdf.final(closing_strategy="partition")\n'
+        'sdf = sdf.apply(lambda w: {**w, "half": np.float64(w["value"]) / 2})',
+    )
+    assert windows.height == 27  # 10 windows of 3 s per key, the last 3 still open
+    assert windows.schema["_timestamp"] == pl.Datetime("ms", "UTC")  # as live
+    assert "_topic" not in windows.columns  # (the prototype's temporary topic)
+    live = ip.run_line_magic("stream", f"run --name {names.service}")
+    status = live.wait(timeout=60)
+    assert status["steps"][0]["records_in"] == 60
+    raw = kit.read(names.laps)
+    out = kit.read(names.laps, dedupe=True)
+    assert raw.height == out.height == 27
+    assert (out["half"] == out["value"] / 2).all()
+    key = ["_key", "start", "value"]
+    assert out.select(key).sort(key).equals(windows.select(key).sort(key))
+    ip.run_line_magic("stream", f"stop {names.service}")
+
+
+def test_prototypes_on_empty_input_and_values_json_cannot_hold(
+    ip: Any, connection: kit.Connection, names: Any
+) -> None:
+    """An empty input (a topic, or an upstream prototype with no output) is not
+    an error; a Quix step whose output the live run could not write fails in
+    its prototype, naming the cell."""
+    from IPython.core.error import UsageError
+
+    connection.create_topic(names.input, partitions=1)
+    _cell(ip, "from datetime import timedelta")
+    for cell in (
+        f"%%stream laps --input {names.input} --quix\n"
+        "sdf = sdf.tumbling_window(timedelta(seconds=1)).count().final()",
+        '%%stream fast --input laps\ndf.filter(pl.col("value") > 1)',
+        f'%%stream direct --input {names.input}\ndf.filter(pl.col("v") > 1)',
+    ):
+        result = ip.run_cell(cell, store_history=True)
+        assert result.result.height == 0
+    from kit.chain.prototype import Prototype
+
+    empty = ip.run_cell(f"%%stream direct --input {names.input}\ndf").result
+    assert empty.height == 0
+    assert "no input records yet" in Prototype("direct", empty, empty, 0.0).summary()
+    producer = connection.producer()
+    producer.produce(names.input, key=b"a", value=b'{"v": 1}')
+    producer.flush(10)
+    with pytest.raises(UsageError, match="'bad' outputs a value JSON cannot hold"):
+        ip.run_cell(
+            f"%%stream bad --input {names.input} --quix\n"
+            'sdf = sdf.apply(lambda r: {"tags": {"a", "b"}})'
+        )
+    kernel_chain().steps.pop("bad", None)

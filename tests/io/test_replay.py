@@ -77,6 +77,20 @@ def test_replaying_a_read_frame_keeps_keys(
     connection.delete_topics([copy])
 
 
+def test_a_frame_of_keys_only_and_no_bar_when_headless(
+    topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows with no value columns replay as empty objects; headless, the
+    background progress bar is off (it would land in another cell)."""
+    monkeypatch.setenv("KIT_HEADLESS", "1")
+    job = kit.replay(pl.DataFrame({"_key": ["a", "b"]}), topic, speed=None)
+    assert job.wait(30) and not job.progress
+    assert kit.read(topic, format="str")["value"].to_list() == ["{}", "{}"]
+    monkeypatch.setenv("KIT_HEADLESS", "0")
+    job = kit.replay(pl.DataFrame({"_key": ["c"]}), topic, speed=None)
+    assert job.wait(30) and job.progress
+
+
 def test_stop_ends_a_replay_early(topic: str) -> None:
     job = kit.replay(_recording(100, 1000), topic, speed=1, progress=False)
     time.sleep(1.5)

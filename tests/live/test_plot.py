@@ -53,6 +53,17 @@ def test_one_series_per_key_and_one_figure_per_y() -> None:
     assert len(overlaid.figures) == 1
 
 
+def test_missing_values_are_gaps_not_zeros() -> None:
+    """BokehJS draws null as 0: a missing value goes to the browser as NaN."""
+    import math
+
+    view = _plot(y=["bpm"], by=None, window=1000)
+    view.push(_frame(3).with_columns(bpm=pl.Series([None, 97.5, 101.0])))
+    view.flush()
+    values = view.sources["all"].data["bpm"]
+    assert math.isnan(values[0]) and values[1:] == [97.5, 101.0]
+
+
 def test_new_keys_appear_and_the_cap_is_explained() -> None:
     view = _plot(max_series=2)
     view.widget()
