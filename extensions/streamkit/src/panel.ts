@@ -40,6 +40,14 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** A table with a header row: the first column a name, the others numbers. */
+function tableWithHeader(columns: [string, string][]): HTMLTableElement {
+  const cells = columns.map(([label, title], i) =>
+    el('th', i === 0 ? {} : { class: 'kit-num', title }, label)
+  );
+  return el('table', { class: 'kit-table' }, el('thead', {}, el('tr', {}, ...cells)));
+}
+
 export class StreamsPanel extends Widget {
   constructor(model: StreamsModel) {
     super();
@@ -180,22 +188,12 @@ export class StreamsPanel extends Widget {
       section.append(el('p', { class: 'kit-StreamsPanel-note' }, 'No topics yet.'));
       return section;
     }
-    const table = el(
-      'table',
-      { class: 'kit-table' },
-      el(
-        'thead',
-        {},
-        el(
-          'tr',
-          {},
-          el('th', {}, 'topic'),
-          el('th', { class: 'kit-num', title: 'partitions' }, 'part.'),
-          el('th', { class: 'kit-num', title: 'messages in the topic' }, 'msgs'),
-          el('th', { class: 'kit-num', title: 'messages per second' }, 'msg/s')
-        )
-      )
-    );
+    const table = tableWithHeader([
+      ['topic', ''],
+      ['part.', 'partitions'],
+      ['msgs', 'messages in the topic'],
+      ['msg/s', 'messages per second']
+    ]);
     const body = el('tbody');
     for (const t of rows) {
       const live = t.rate !== null && t.rate > 0;
@@ -280,22 +278,12 @@ export class StreamsPanel extends Widget {
       if (service.steps.length === 0) {
         card.append(el('p', { class: 'kit-StreamsPanel-note' }, 'Starting…'));
       } else {
-        const table = el(
-          'table',
-          { class: 'kit-table' },
-          el(
-            'thead',
-            {},
-            el(
-              'tr',
-              {},
-              el('th', {}, 'step'),
-              el('th', { class: 'kit-num', title: 'records in per second' }, 'msg/s'),
-              el('th', { class: 'kit-num', title: 'records behind the input' }, 'lag'),
-              el('th', { class: 'kit-num', title: 'errors / records sent to the DLQ' }, 'err/dlq')
-            )
-          )
-        );
+        const table = tableWithHeader([
+          ['step', ''],
+          ['msg/s', 'records in per second'],
+          ['lag', 'records behind the input'],
+          ['err/dlq', 'errors / records sent to the DLQ']
+        ]);
         const body = el('tbody');
         for (const step of service.steps) {
           const bad = step.errors > 0 || step.state === 'failed';
