@@ -104,7 +104,7 @@ class StreamMagics(Magics, Configurable):
         self.prototypes: dict[str, Any] = {}
         self.live: dict[str, list[str]] = {}
 
-    @cell_magic("stream")
+    @cell_magic("stream")  # type: ignore[arg-type,unused-ignore]  # IPython 9 stubs
     def stream_cell(self, line: str, cell: str) -> Any:
         """A chain step (``%%stream NAME --input TOPIC|STEP``) or helpers."""
         from .cell import run_cell
@@ -114,7 +114,7 @@ class StreamMagics(Magics, Configurable):
         except (KitError, ValueError) as exc:
             raise UsageError(str(exc)) from None
 
-    @line_magic("stream")
+    @line_magic("stream")  # type: ignore[arg-type,unused-ignore]  # IPython 9 stubs
     def stream(self, line: str) -> Any:
         """Attach the notebook to live topics. ``%stream`` alone lists the subcommands."""
         name, _, rest = line.strip().partition(" ")
