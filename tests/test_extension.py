@@ -33,7 +33,14 @@ def _require_node() -> None:
 
 
 def _run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=EXT, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
+    result = subprocess.run(
+        command, cwd=EXT, capture_output=True, text=True, timeout=300, env=env
+    )
+    # Some runners colour their output on CI whatever they are told.
+    result.stdout = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)
+    result.stderr = re.sub(r"\x1b\[[0-9;]*m", "", result.stderr)
+    return result
 
 
 def test_typescript_types() -> None:
