@@ -8,10 +8,19 @@ on the same broker in one run:
 * ``quix``: a hand-written per-record quixstreams app doing the same;
 * ``raw``: a confluent-kafka consume→produce passthrough with no decoding.
 
-Each is timed from its first record to its last output. The per-record app
-uses quixstreams' normal producer batching (the kit's local profile sends one
-record per batch only for stateful apps' changelog safety; this app is
-stateless, so that would be unfair to it).
+Each is timed from its first record to its last output (the kit's and the
+raw loop's: to the commit after it). The per-record app uses quixstreams'
+normal producer batching (the kit's local profile sends one record per batch
+only for stateful apps' changelog safety; this app is stateless, so that would
+be unfair to it).
+
+The three run ``--rounds`` times, interleaved (kit, quix, raw, then raw, quix,
+kit...), each on the same input topic with a fresh consumer group, so that a
+machine whose speed drifts (shared cores) affects them alike. The result line
+gives each contender's min/median/max msg/s, the ratios of the same round
+(min/median/max), the CPU seconds this process spent per record for each
+(a load-independent figure; the broker's CPU is not in it), and the load
+average before and after.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import threading
 import time
 import uuid
@@ -66,7 +76,7 @@ def produce(conn: kit.Connection, topic: str, n: int) -> int:
 def bench_kit(conn: kit.Connection, source: str, sink: str, expected: int) -> float:
     stop = threading.Event()
     status = StepStatus("bench", "polars", source, sink, conn.guarantee)
-    step = Step("bench", "polars", source, sink, transform, batch_size=20_000)
+    step = Step("bench", "polars", source, sink, transform)
     runner = PolarsStepRunner(
         step,
         conn.settings,
@@ -81,9 +91,11 @@ def bench_kit(conn: kit.Connection, source: str, sink: str, expected: int) -> fl
     started = time.perf_counter()
     while status.records_out < expected:
         time.sleep(0.005)
-    elapsed = time.perf_counter() - started
+    # Stopping finishes the batches in flight: the last commit, then the
+    # consumer's close (leaving the group), are inside the timing.
     stop.set()
     thread.join()
+    elapsed = time.perf_counter() - started
     return expected / elapsed
 
 
@@ -152,45 +164,78 @@ def bench_raw(conn: kit.Connection, source: str, sink: str, n: int) -> float:
     return n / elapsed
 
 
+CONTENDERS = ("kit", "quix", "raw")
+
+
+def run_one(
+    name: str, conn: kit.Connection, source: str, sink: str, n: int, expected: int
+) -> float:
+    """Input msg/s of one contender."""
+    if name == "kit":
+        return bench_kit(conn, source, sink, expected) * n / expected
+    if name == "quix":
+        return bench_quix(conn, source, sink, expected) * n / expected
+    return bench_raw(conn, source, sink, n)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {
+        "min": round(min(values), 3),
+        "median": round(statistics.median(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=300_000)
-    parser.add_argument("--short", action="store_true", help="30,000 records")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--short", action="store_true", help="30,000 records, 1 round")
     args = parser.parse_args()
     n = 30_000 if args.short else args.records
+    rounds = 1 if args.short else args.rounds
     conn = kit.connect(os.environ.get("KIT_BROKER"))
     suffix = uuid.uuid4().hex[:8]
     source = f"bench-chain-in-{suffix}"
-    sinks = {k: f"bench-chain-{k}-{suffix}" for k in ("kit", "quix", "raw")}
     conn.create_topic(source, partitions=1)
-    for sink in sinks.values():
-        conn.create_topic(sink, partitions=1)
+    rates: dict[str, list[float]] = {k: [] for k in CONTENDERS}
+    cpu: dict[str, list[float]] = {k: [] for k in CONTENDERS}
+    load_before = os.getloadavg()[0]
     try:
         expected = produce(conn, source, n)
-        results: dict[str, Any] = {"records": n, "outputs": expected}
-        results["kit_msg_per_s"] = (
-            bench_kit(conn, source, sinks["kit"], expected) * n / expected
-        )
-        results["quix_per_record_msg_per_s"] = (
-            bench_quix(conn, source, sinks["quix"], expected) * n / expected
-        )
-        results["raw_passthrough_msg_per_s"] = bench_raw(conn, source, sinks["raw"], n)
-        results["kit_vs_quix"] = (
-            results["kit_msg_per_s"] / results["quix_per_record_msg_per_s"]
-        )
-        results["kit_vs_raw"] = (
-            results["kit_msg_per_s"] / results["raw_passthrough_msg_per_s"]
-        )
-        print(
-            json.dumps(
-                {
-                    k: round(v, 3) if isinstance(v, float) else v
-                    for k, v in results.items()
-                }
-            )
-        )
+        for r in range(rounds):
+            order = CONTENDERS if r % 2 == 0 else CONTENDERS[::-1]
+            for name in order:
+                sink = f"bench-chain-{name}-{r}-{suffix}"
+                conn.create_topic(sink, partitions=1)
+                try:
+                    before = time.process_time()
+                    rates[name].append(run_one(name, conn, source, sink, n, expected))
+                    cpu[name].append((time.process_time() - before) * 1e6 / n)
+                finally:
+                    conn.delete_topics([sink])
     finally:
-        conn.delete_topics([source, *sinks.values()])
+        conn.delete_topics([source])
+    kit_vs_quix = [k / q for k, q in zip(rates["kit"], rates["quix"], strict=True)]
+    kit_vs_raw = [k / r for k, r in zip(rates["kit"], rates["raw"], strict=True)]
+    results: dict[str, Any] = {
+        "records": n,
+        "outputs": expected,
+        "rounds": rounds,
+        "cpus": os.cpu_count(),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        # Medians, for a quick look; the spreads follow.
+        "kit_msg_per_s": round(statistics.median(rates["kit"])),
+        "quix_per_record_msg_per_s": round(statistics.median(rates["quix"])),
+        "raw_passthrough_msg_per_s": round(statistics.median(rates["raw"])),
+        "kit_vs_quix": spread(kit_vs_quix),
+        "kit_vs_raw": spread(kit_vs_raw),
+        "throughput": {k: spread(v) for k, v in rates.items()},
+        "cpu_us_per_record": {k: spread(v) for k, v in cpu.items()},
+        "per_round": {k: [round(x) for x in v] for k, v in rates.items()},
+    }
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

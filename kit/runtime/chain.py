@@ -43,7 +43,7 @@ class Step:
     input: str
     output: str
     func: Callable[[Any], Any]
-    batch_size: int = 10_000
+    batch_size: int = 20_000
 
     @property
     def dlq(self) -> str:
