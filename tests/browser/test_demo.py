@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import time
@@ -184,6 +185,16 @@ def test_demo_live_data_within_5_s_of_the_notebook_opening(
         points = page.evaluate(_LIVE_JS)["points"]
         assert points > live["points"], "the plot stopped growing"
         screenshot(page, "demo-live-plot")
+        # The README's top picture: the live plot beside the Streams panel,
+        # which lists the demo's topic with its live rate.
+        page.evaluate("() => window.jupyterapp.commands.execute('kit:show-streams')")
+        row = page.locator("#kit-streams-panel .kit-topic-row[data-topic='telemetry']")
+        row.locator(".kit-topic-rate").filter(has_text=re.compile(r"^[1-9]")).wait_for(
+            timeout=15_000
+        )
+        page.evaluate(_SCROLL_TO_JS, ["%stream plot", True])
+        page.wait_for_timeout(500)
+        screenshot(page, "demo-panel-plot")
 
         assert "producer    paused" not in demo.output  # nothing else produced
         assert console_errors(page) == []

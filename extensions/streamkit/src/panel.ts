@@ -45,7 +45,7 @@ function tableWithHeader(columns: [string, string][]): HTMLTableElement {
   const cells = columns.map(([label, title], i) =>
     el('th', i === 0 ? {} : { class: 'kit-num', title }, label)
   );
-  return el('table', { class: 'kit-table' }, el('thead', {}, el('tr', {}, ...cells)));
+  return el('table', { class: 'kit-StreamsPanel-table' }, el('thead', {}, el('tr', {}, ...cells)));
 }
 
 export class StreamsPanel extends Widget {
