@@ -157,6 +157,11 @@ def stop_service(name: str, *, timeout: float = 20.0) -> Service | None:
     try:
         service = Service(**json.loads(path.read_text()))
     except (OSError, TypeError, json.JSONDecodeError):
+        # Stopped elsewhere (e.g. the Streams panel): reap our child, if any.
+        child = _CHILDREN.get(name)
+        if child is not None and child.poll() is None:
+            child.terminate()
+        _reap(name)
         return None
     if service.alive:
         with contextlib.suppress(ProcessLookupError):

@@ -164,10 +164,11 @@ def test_export_command_names_the_blocking_cell(lab: Lab, page: Page) -> None:
     page.evaluate(
         "() => window.jupyterapp.commands.execute('apputils:activate-command-palette')"
     )
-    palette = page.locator(".lm-CommandPalette").first
-    palette.locator("input").fill("Export Stream Chain")
+    # (the modal palette; JupyterLab keeps a hidden one in the DOM too)
+    field = page.locator(".lm-CommandPalette-input:visible")
+    field.fill("Export Stream Chain")
     expect(
-        palette.locator(".lm-CommandPalette-item", has_text="Export Stream Chain")
+        page.locator(".lm-CommandPalette-item:visible", has_text="Export Stream Chain")
     ).to_be_visible()
     page.keyboard.press("Escape")
     # ... and reports the blocking cell instead of writing a folder.
