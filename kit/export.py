@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .chain.capture import Chain
-from .chain.step import CellStep, step_function_source
+from .chain.step import CellStep, ChainError, step_function_source
 
 __all__ = ["export_chain", "topic_variable"]
 
@@ -63,6 +63,12 @@ def export_chain(
         pipeline: also write a ``quix.yaml`` pipeline entry.
     """
     ordered = chain.ordered(steps)
+    if not ordered:
+        raise ChainError(
+            f"{source} has no %%stream steps: nothing to export. Add a step cell "
+            "(`%%stream NAME --input TOPIC` with a Polars expression on `df`), "
+            "then export again."
+        )
     chain.validate(ordered, topics=topics)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)

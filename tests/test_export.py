@@ -215,3 +215,30 @@ def test_quickstart_chain_exports_and_passes_its_parity_test(
         env={**env, "KIT_PROFILE": "local"},
     )  # fmt: skip
     assert parity.returncode == 0, parity.stdout[-3000:] + parity.stderr[-2000:]
+
+
+def test_a_notebook_without_steps_is_refused(tmp_path: Path) -> None:
+    """Exporting nothing is a mistake to explain, not an empty service."""
+    import nbformat
+
+    from kit._errors import KitError
+    from kit.chain.capture import chain_from_notebook
+    from kit.export import export_chain
+
+    notebook = tmp_path / "plain.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("%stream peek t"),
+    ]
+    nbformat.write(nb, notebook)
+    with pytest.raises(
+        KitError, match=r"plain\.ipynb has no %%stream steps: nothing to export"
+    ):
+        export_chain(
+            chain_from_notebook(notebook),
+            tmp_path / "out",
+            name="out",
+            source="plain.ipynb",
+        )
+    assert not (tmp_path / "out").exists()
