@@ -28,6 +28,9 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+# ~8x faster than json.loads per value; a quixstreams dependency.
+from orjson import loads as _fast_loads
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -167,10 +170,15 @@ class Decoder:
         parsed: list[dict[str, Any] | None] = []
         for value, row in zip(values, rows, strict=True):
             try:
-                obj = json.loads(value)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                errors[row] = f"not JSON: {exc}" + _preview(value)
-                obj = None
+                obj = _fast_loads(value)
+            except ValueError:
+                # Rare: the standard library's verdict (it accepts NaN and big
+                # integers) and its messages, which users know.
+                try:
+                    obj = json.loads(value)
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    errors[row] = f"not JSON: {exc}" + _preview(value)
+                    obj = None
             else:
                 if not isinstance(obj, dict):
                     errors[row] = f"not a JSON object: {type(obj).__name__}" + _preview(

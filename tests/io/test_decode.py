@@ -135,3 +135,22 @@ def test_a_large_clean_batch_decodes_at_once() -> None:
     frame = Decoder().decode(values)
     assert frame.height == 20_000 and frame["_error"].null_count() == 20_000
     assert frame["car.n"].sum() == sum(i % 7 for i in range(20_000))
+
+
+def test_a_batch_with_bad_values_keeps_what_json_accepts() -> None:
+    """The per-value check of a batch with bad values (orjson, then the
+    standard library for what orjson refuses) keeps every value json.loads
+    accepts, e.g. NaN and integers beyond 64 bits, and gives its messages."""
+    values = [
+        b'{"a": 1}',
+        b'{"a": NaN}',
+        b"{oops",
+        b'{"a": 2, "big": 123456789012345678901234567890}',
+    ]
+    frame = Decoder().decode(values)
+    errors = frame["_error"].to_list()
+    assert errors[0] is None and errors[1] is None and errors[3] is None
+    assert errors[2].startswith(
+        "not JSON: Expecting property name enclosed in double quotes"
+    )
+    assert frame["a"][3] == 2 and frame["a"][2] is None
