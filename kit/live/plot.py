@@ -230,44 +230,63 @@ class LivePlot(Job):
         """Rows a pause may hold before they are cut to what the plot shows."""
         return max(20_000, 4 * self._rollover() * max(1, len(self.sources)))
 
-    def _trim_to_window(self, frames: list[pl.DataFrame]) -> pl.DataFrame:
+    def _series_frames(self, frames: list[pl.DataFrame]) -> dict[str, pl.DataFrame]:
+        """Queued rows as one frame per series, sorted by x: x, the y columns
+        (Float64; a missing one all null) and the key column. Empty when the
+        rows have no x or no y."""
+        import polars as pl
+
+        frame = pl.concat(frames, how="diagonal_relaxed")
+        columns = [c for c in (self.x, *self.y) if c in frame.columns]
+        if self.x not in frame.columns or len(columns) < 2:
+            return {}
+        keyed = self.by is not None and self.by in frame.columns
+        frame = frame.select([*columns, *([self.by] if keyed else [])])
+        frame = frame.with_columns(
+            [
+                pl.col(y).cast(pl.Float64, strict=False)
+                for y in self.y
+                if y in frame.columns
+            ]
+        )
+        for y in self.y:
+            if y not in frame.columns:
+                frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(y))
+        frame = frame.sort(self.x)
+        if not keyed:
+            return {"all": frame}
+        return {
+            str(key[0]): part
+            for key, part in frame.partition_by(str(self.by), as_dict=True).items()
+        }
+
+    def _decimate(self, part: pl.DataFrame) -> pl.DataFrame:
+        """A time window's series cut to min/max per pixel column."""
+        if not isinstance(self.window, float):
+            return part
+        span = self.window * (1000 if self._time_axis else 1)
+        return min_max_per_bucket(part, self.x, self.y, span / self.width)
+
+    def _trim_to_window(self, frames: list[pl.DataFrame]) -> list[pl.DataFrame]:
         """What a paused plot would show on resume, and no more: the last
         window (decimated per pixel column) of each series."""
         import polars as pl
 
-        frame = pl.concat(frames, how="diagonal_relaxed")
-        if self.x not in frame.columns:
-            return frame
-        keyed = self.by is not None and self.by in frame.columns
-        key = str(self.by) if keyed else None
-        frame = frame.sort(self.x)
+        parts = self._series_frames(frames)
+        if not parts:
+            return frames
         if isinstance(self.window, int):
-            return (
-                frame.group_by(key, maintain_order=True).tail(self.window)
-                if key
-                else frame.tail(self.window)
-            )
+            return [part.tail(self.window) for part in parts.values()]
         span = self.window * (1000 if self._time_axis else 1)
-        newest = frame[self.x].max()
-        if isinstance(frame.schema[self.x], pl.Datetime):
+        newest = max(part[self.x].max() for part in parts.values())  # type: ignore[type-var]
+        if isinstance(next(iter(parts.values())).schema[self.x], pl.Datetime):
             cutoff = pl.lit(newest) - pl.duration(milliseconds=span)
         else:
             cutoff = pl.lit(newest) - span
-        frame = frame.filter(pl.col(self.x) >= cutoff)
-        ys = [y for y in self.y if y in frame.columns]
-        if not ys:
-            return frame
-        frame = frame.with_columns(pl.col(y).cast(pl.Float64, strict=False) for y in ys)
-        bucket = span / self.width
-        if key is None:
-            return min_max_per_bucket(frame, self.x, ys, bucket)
-        return pl.concat(
-            [
-                min_max_per_bucket(part, self.x, ys, bucket)
-                for part in frame.partition_by(key)
-            ],
-            how="diagonal_relaxed",
-        )
+        return [
+            self._decimate(part.filter(pl.col(self.x) >= cutoff))
+            for part in parts.values()
+        ]
 
     def flush(self) -> int:
         """Send what is queued to the browser (one ``stream`` per series)."""
@@ -283,42 +302,20 @@ class LivePlot(Job):
         if not frames or self.paused:
             if self.paused and frames:
                 if sum(f.height for f in frames) > self._pause_limit():
-                    frames = [self._trim_to_window(frames)]
+                    frames = self._trim_to_window(frames)
                 with self._lock:
                     self._pending.extendleft(reversed(frames))
             return 0
-        frame = pl.concat(frames, how="diagonal_relaxed")
-        columns = [c for c in (self.x, *self.y) if c in frame.columns]
-        if self.x not in frame.columns or len(columns) < 2:
+        parts = self._series_frames(frames)
+        if not parts:
             return 0
-        keyed = self.by is not None and self.by in frame.columns
-        frame = frame.select([*columns, *([self.by] if keyed else [])])
-        frame = frame.with_columns(
-            [
-                pl.col(y).cast(pl.Float64, strict=False)
-                for y in self.y
-                if y in frame.columns
-            ]
-        )
-        for y in self.y:
-            if y not in frame.columns:
-                frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(y))
-        frame = frame.sort(self.x)
-        groups: dict[Any, pl.DataFrame] = (
-            frame.partition_by(str(self.by), as_dict=True)
-            if keyed
-            else {("all",): frame}
-        )
         sent = 0
         # Sorted: keys that arrive together get their colours in key order.
-        for key, part in sorted(groups.items(), key=lambda kv: str(kv[0])):
-            name = str(key[0]) if isinstance(key, tuple) else str(key)
+        for name, part in sorted(parts.items()):
             source = self._series(name)
             if source is None:
                 continue
-            if isinstance(self.window, float):
-                span = self.window * (1000 if self._time_axis else 1)
-                part = min_max_per_bucket(part, self.x, self.y, span / self.width)
+            part = self._decimate(part)
             xs = part[self.x]
             if isinstance(xs.dtype, pl.Datetime):
                 xs = xs.dt.epoch("ms")
