@@ -24,7 +24,6 @@ history at once) and that the notebook then *uses*:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _state
 from .._errors import KitError
 from .._jobs import Job
-from ..io.demo import TelemetryGenerator
+from ..io.demo import TelemetryGenerator, produce_telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -150,16 +149,10 @@ class Feed(Job):
             watcher.close()
 
     def _produce(self, producer: Any, dt: float) -> None:
-        for record in self.generator.step(dt, now=time.time()):
-            producer.produce(
-                self.topic,
-                key=record["car"].encode(),
-                value=json.dumps(record).encode(),
-                timestamp=int(record["ts"]),
-                headers=[(HEADER, self._tag)],
-            )
-            self.sent += 1
-        producer.poll(0)
+        records = self.generator.step(dt, now=time.time())
+        self.sent += produce_telemetry(
+            producer, self.topic, records, headers=[(HEADER, self._tag)]
+        )
 
     def _other_producer(self, watcher: Any) -> bool:
         """Whether records without our header arrived since the last call."""

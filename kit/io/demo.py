@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .._demo.feed import AttachedFeed
     from ..connection import Connection
 
-__all__ = ["TRACKS", "DemoProducer", "TelemetryGenerator", "demo"]
+__all__ = ["TRACKS", "DemoProducer", "TelemetryGenerator", "demo", "produce_telemetry"]
 
 #: Tracks as (segment length m, speed limit km/h) pairs; corners are short
 #: segments with low limits.
@@ -139,6 +139,30 @@ class TelemetryGenerator:
         return records
 
 
+def produce_telemetry(
+    producer: Any,
+    topic: str,
+    records: list[dict[str, Any]],
+    *,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> int:
+    """Produce one simulation step's records: keyed by car, stamped with
+    their own time, as JSON. Returns how many."""
+    import json
+
+    extra = {"headers": headers} if headers else {}
+    for record in records:
+        producer.produce(
+            topic,
+            key=record["car"].encode(),
+            value=json.dumps(record).encode(),
+            timestamp=int(record["ts"]),
+            **extra,
+        )
+    producer.poll(0)
+    return len(records)
+
+
 class DemoProducer(Job):
     """Produces demo telemetry to a topic at ``rate`` records per second.
 
@@ -183,8 +207,6 @@ class DemoProducer(Job):
         }
 
     def _run(self) -> None:
-        import json
-
         producer = self.connection.producer()
         # One step of the simulation makes one record per car.
         dt = self.cars / self.rate
@@ -198,17 +220,12 @@ class DemoProducer(Job):
                 due = start + step * dt
                 if due > time.monotonic() and self._stop.wait(due - time.monotonic()):
                     break
-                for record in self.generator.step(dt, now=time.time()):
-                    if self.count is not None and self.sent >= self.count:
-                        return
-                    producer.produce(
-                        self.topic,
-                        key=record["car"].encode(),
-                        value=json.dumps(record).encode(),
-                        timestamp=int(record["ts"]),
-                    )
-                    self.sent += 1
-                producer.poll(0)
+                records = self.generator.step(dt, now=time.time())
+                if self.count is not None:
+                    records = records[: self.count - self.sent]
+                self.sent += produce_telemetry(producer, self.topic, records)
+                if self.count is not None and self.sent >= self.count:
+                    return
                 step += 1
         finally:
             producer.flush(10)
