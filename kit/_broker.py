@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _state
+from . import _ports, _state
 from ._errors import BrokerBinaryNotFound, BrokerError, BrokerUnreachable
 from ._kafka import fetch_metadata
 
@@ -204,26 +203,16 @@ def stop(*, timeout: float = 10.0) -> BrokerInfo | None:
 # helpers ---------------------------------------------------------------------
 def _free_port(port: int | None) -> int:
     """``port`` if given (it must be free), else 9092 or the next free one."""
-    if port is not None:
-        if not _port_free(port):
-            raise BrokerError(
-                f"Port {port} on 127.0.0.1 is in use; choose another with "
-                "--port, or omit --port to take the next free one from 9092."
-            )
-        return port
-    for candidate in range(DEFAULT_PORT, DEFAULT_PORT + 100):
-        if _port_free(candidate):
-            return candidate
-    raise BrokerError("No free port between 9092 and 9191 on 127.0.0.1; use --port.")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return _ports.choose_port(
+        port,
+        DEFAULT_PORT,
+        in_use=(
+            "Port {port} on 127.0.0.1 is in use; choose another with "
+            "--port, or omit --port to take the next free one from 9092."
+        ),
+        none_free="No free port between 9092 and 9191 on 127.0.0.1; use --port.",
+        error=BrokerError,
+    )
 
 
 def _spawn(command: list[str], *, env: dict[str, str], log: Path) -> int:

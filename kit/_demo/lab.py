@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .. import _ports
 from .._errors import KitError
 
 __all__ = [
@@ -200,33 +200,20 @@ def finish(processes: list[Any], *, grace: float) -> None:
 
 def choose_port(port: int | None) -> int:
     """``port`` (it must be free), else 8888 or the next free one."""
-    if port is not None:
-        if not _port_free(port):
-            raise KitError(
-                f"Port {port} on 127.0.0.1 is in use (another JupyterLab?); pass "
-                "another --port, or none to take the next free one from "
-                f"{DEFAULT_PORT}."
-            )
-        return port
-    for candidate in range(DEFAULT_PORT, DEFAULT_PORT + 100):
-        if _port_free(candidate):
-            return candidate
-    raise KitError(
-        f"No free port from {DEFAULT_PORT} to {DEFAULT_PORT + 99} on "
-        "127.0.0.1; pass --port."
+    return _ports.choose_port(
+        port,
+        DEFAULT_PORT,
+        in_use=(
+            "Port {port} on 127.0.0.1 is in use (another JupyterLab?); pass "
+            "another --port, or none to take the next free one from "
+            f"{DEFAULT_PORT}."
+        ),
+        none_free=(
+            f"No free port from {DEFAULT_PORT} to {DEFAULT_PORT + 99} on "
+            "127.0.0.1; pass --port."
+        ),
+        reuse_address=True,  # as JupyterLab binds
     )
-
-
-def _port_free(port: int) -> bool:
-    """Whether JupyterLab could listen on ``port`` (as it does, with
-    SO_REUSEADDR: a port a previous server left in TIME_WAIT is free)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
