@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _ports, _state
+from . import _logs, _ports, _state
 from ._errors import BrokerBinaryNotFound, BrokerError, BrokerUnreachable
 from ._kafka import fetch_metadata
 
@@ -248,7 +248,7 @@ def _wait_ready(info: BrokerInfo, timeout: float) -> None:
         if code is not None:
             raise BrokerError(
                 f"The Tansu broker exited with code {code} at start; "
-                f"last lines of {info.log}:\n{_tail(info.log)}"
+                f"last lines of {info.log}:\n{_logs.tail(info.log, lines=10)}"
             )
         try:
             fetch_metadata({"bootstrap.servers": info.address}, timeout=1.0)
@@ -295,10 +295,3 @@ def _terminate(pid: int, *, timeout: float = 10.0) -> None:
             process.wait(timeout)
     except psutil.Error:
         pass
-
-
-def _tail(path: str, lines: int = 10) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from . import _state
+from . import _logs, _state
 from ._errors import KitError
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def wait_running(service: Service, *, timeout: float = 30.0) -> dict[str, Any]:
         if not service.alive:
             raise KitError(
                 f"Service {service.name!r} exited at start; its log ({service.log}) ends:\n"
-                + _tail(service.log)
+                + _logs.tail(service.log)
             )
         status = service.status()
         if status and all(s["state"] == "running" for s in status["steps"]):
@@ -204,13 +204,6 @@ def _reap(name: str) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-
-
-def _tail(path: str, lines: int = 15) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @atexit.register

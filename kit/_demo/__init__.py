@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import _state
+from .. import _logs, _state
 from .._errors import KitError
 from .feed import Feed
-from .lab import LabServer, choose_port, log_tail
+from .lab import LabServer, choose_port
 from .notebook import (
     WORKDIR,
     find_notebook,
@@ -157,7 +157,7 @@ def _run(
     code = lab.wait(every=check_feed)
     if code != 0:
         raise KitError(
-            f"JupyterLab exited with code {code}; the end of {log}:\n{log_tail(log)}"
+            f"JupyterLab exited with code {code}; the end of {log}:\n{_logs.tail(log)}"
         )
     echo("jupyterlab  shut down from its menu; stopping the rest")
 

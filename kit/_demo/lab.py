@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .. import _ports
+from .. import _logs, _ports
 from .._errors import KitError
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "choose_port",
     "finish",
     "kernel_tree",
-    "log_tail",
 ]
 
 DEFAULT_PORT = 8888
@@ -103,7 +102,7 @@ class LabServer:
             if code is not None:
                 raise KitError(
                     f"JupyterLab exited with code {code} at start; the end of "
-                    f"{self.log}:\n{log_tail(self.log)}"
+                    f"{self.log}:\n{_logs.tail(self.log)}"
                 )
             try:
                 self.api("GET", "/api/status", timeout=2.0)
@@ -214,10 +213,3 @@ def choose_port(port: int | None) -> int:
         ),
         reuse_address=True,  # as JupyterLab binds
     )
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
