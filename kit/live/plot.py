@@ -618,25 +618,7 @@ def _legend_label(item: Any) -> str:
     return str(value if value is not None else label)
 
 
-_WINDOWS = (
-    1,
-    2,
-    5,
-    10,
-    15,
-    30,
-    60,
-    120,
-    300,
-    600,
-    900,
-    1800,
-    3600,
-    7200,
-    21600,
-    43200,
-    86400,
-)
+_WINDOWS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)  # fmt: skip
 
 
 def _window_choices(current: float) -> list[tuple[str, float]]:
