@@ -121,3 +121,74 @@ def test_unreachable_broker_prints_no_log_storm_from_the_cli() -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: No Kafka broker answered at " + address)
     assert result.stdout == ""
+
+
+_DELETE_UNDER_A_TAP = """
+import sys, time
+import kit
+from kit.live.tap import Tap
+
+conn = kit.connect(sys.argv[1])
+topic = sys.argv[2]
+producer = conn.producer()
+producer.produce(topic, b'{"v": 1}')
+producer.flush(10)
+tap = Tap(topic, start="earliest", connection=conn).start()
+while tap.total == 0:
+    time.sleep(0.05)
+conn.delete_topics([topic])
+assert not tap.running
+time.sleep(3)  # librdkafka would have crashed the process by now
+print("alive")
+"""
+
+
+def test_deleting_a_topic_a_tap_reads_stops_the_tap_first(
+    connection: kit.Connection, topic: str
+) -> None:
+    """On Tansu a consumer whose topic is deleted segfaults its process
+    (librdkafka); delete_topics stops this process's taps on it first. Run in
+    a child: a crash would take pytest down."""
+    result = subprocess.run(
+        [sys.executable, "-c", _DELETE_UNDER_A_TAP, str(connection.address), topic],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert "alive" in result.stdout
+
+
+def test_deleting_a_running_services_input_is_refused(
+    connection: kit.Connection, tmp_path: Path
+) -> None:
+    import uuid
+
+    from kit import process
+    from kit._errors import KitError
+    from kit.chain.capture import Chain
+    from kit.chain.step import CellStep
+    from kit.export import export_chain
+
+    suffix = uuid.uuid4().hex[:8]
+    source, sink = f"del-in-{suffix}", f"del-out-{suffix}"
+    for name in (source, sink):
+        connection.create_topic(name, partitions=1)
+    chain = Chain()
+    chain.add_step(CellStep("copy", "polars", source, sink, "df"))
+    folder = export_chain(chain, tmp_path / "svc", name="svc", topics=[source, sink])
+    name = f"del-{suffix}"
+    service = process.start_service(folder, name=name, connection=connection)
+    try:
+        process.wait_running(service)
+        with pytest.raises(KitError) as refused:
+            connection.delete_topics([sink, source])
+        message = str(refused.value)
+        assert f"{source!r} is the input of step 'copy'" in message
+        assert name in message and "%stream stop" in message
+        assert service.alive  # nothing was deleted under it
+        assert {source, sink} <= {t.name for t in connection.topics()}
+    finally:
+        process.stop_service(name)
+    connection.delete_topics([source, sink])  # stopped: now allowed
+    assert not {source, sink} & {t.name for t in connection.topics()}

@@ -81,7 +81,9 @@ def run(
     status_file = os.environ.get("KIT_STATUS_FILE")
     helpers = [
         threading.Thread(
-            target=_report, args=(status_file, name, statuses, stop), daemon=True
+            target=_report,
+            args=(status_file, name, statuses, stop, settings.address),
+            daemon=True,
         )
     ]
     parent = os.environ.get("KIT_PARENT_PID")
@@ -112,7 +114,13 @@ def run(
         for status in statuses.values():
             if status.state == "running":
                 status.state = "stopped"
-        write_status(status_file, name, list(statuses.values()), stopped=True)
+        write_status(
+            status_file,
+            name,
+            list(statuses.values()),
+            stopped=True,
+            broker=settings.address,
+        )
     if failures:
         print(f"kit service {name!r} failed: {failures[0]!r}", file=sys.stderr)
         return 1
@@ -134,12 +142,16 @@ def _guard(target: Any, stop: threading.Event, failures: list[BaseException]) ->
 
 
 def _report(
-    path: str | None, name: str, statuses: dict[str, StepStatus], stop: threading.Event
+    path: str | None,
+    name: str,
+    statuses: dict[str, StepStatus],
+    stop: threading.Event,
+    broker: str | None,
 ) -> None:
     while not stop.is_set():
         if path:
             with contextlib.suppress(OSError):
-                write_status(path, name, list(statuses.values()))
+                write_status(path, name, list(statuses.values()), broker=broker)
         stop.wait(1.0)
 
 
