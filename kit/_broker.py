@@ -212,6 +212,7 @@ def _free_port(port: int | None) -> int:
         ),
         none_free="No free port between 9092 and 9191 on 127.0.0.1; use --port.",
         error=BrokerError,
+        reuse_address=True,
     )
 
 

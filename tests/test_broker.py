@@ -66,7 +66,11 @@ def test_start_on_a_busy_port_says_so(private_state: Path) -> None:
 def test_default_port_moves_to_the_next_free_one(private_state: Path) -> None:
     port = _broker._free_port(None)
     with socket.socket() as sock:
+        # The chooser counts a port left in TIME_WAIT as free (Tansu sets
+        # SO_REUSEADDR, so a restarted broker keeps its port); a listener is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
+        sock.listen()
         assert _broker._free_port(None) > port
 
 

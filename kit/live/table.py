@@ -210,6 +210,9 @@ class Peek(Job):
             "… msg/s" if tap.rate is None else f"{tap.rate:,.0f} msg/s",
             f"{tap.total:,} seen",
         ]
+        problem = tap.connection_problem
+        if problem:
+            parts.append(f"<span class='kit-bad'>⚠ {html.escape(problem)}</span>")
         if tap.bad:
             last = html.escape(tap.last_error or "")
             parts.append(f"<span class='kit-bad'>{tap.bad:,} bad · last: {last}</span>")

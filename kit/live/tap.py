@@ -32,6 +32,9 @@ __all__ = ["Tap"]
 #: Records fetched per consume call; decoding happens a batch at a time.
 BATCH = 10_000
 
+#: Seconds a broker connection problem stays shown after its last report.
+TROUBLE_SHOWN_FOR = 15.0
+
 
 class Tap(Job):
     """Consume ``topic`` from ``start`` into a ring buffer of ``rows`` rows.
@@ -87,6 +90,8 @@ class Tap(Job):
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Tap, pl.DataFrame], None]] = []
         self._version = 0
+        self._trouble: tuple[float, str] | None = None
+        self._suspect = False  # the client reported a broken connection
 
     # reading -----------------------------------------------------------------
     @property
@@ -101,6 +106,36 @@ class Tap(Job):
     @property
     def last_error(self) -> str | None:
         return self.decoder.last_error
+
+    @property
+    def connection_problem(self) -> str | None:
+        """Why the broker cannot be reached, while it cannot (else ``None``).
+
+        librdkafka keeps retrying and reports each failed attempt (at least
+        every 10 s); the problem is cleared by the next record, or 15 s after
+        the last report.
+
+        >>> tap = Tap.__new__(Tap)
+        >>> tap._trouble = None
+        >>> tap.connection_problem is None
+        True
+        """
+        trouble = self._trouble
+        if trouble is None or time.monotonic() - trouble[0] > TROUBLE_SHOWN_FOR:
+            return None
+        return trouble[1]
+
+    def _on_client_error(self, error: Any) -> None:
+        from confluent_kafka import KafkaError
+
+        if error.code() in (
+            KafkaError._ALL_BROKERS_DOWN,
+            KafkaError._TRANSPORT,
+            KafkaError._RESOLVE,
+        ):
+            where = self.connection.address or "the broker"
+            self._trouble = (time.monotonic(), f"broker unreachable at {where}")
+            self._suspect = True
 
     @property
     def version(self) -> int:
@@ -132,23 +167,13 @@ class Tap(Job):
             "bad": self.bad,
             "rate": None if self.rate is None else round(self.rate, 1),
             "last_error": self.last_error,
+            "connection_problem": self.connection_problem,
         }
 
     # the thread ----------------------------------------------------------------
     def _run(self) -> None:
-        from confluent_kafka import TopicPartition
-
-        # A bounded prefetch queue keeps memory flat on a fast topic.
-        consumer = self.connection.consumer(
-            enable_auto_commit=False,
-            queued_max_messages_kbytes=16384,
-            # Tansu holds a fetch this long even with data waiting: 500 ms by
-            # default would cap live views at ~4 updates a second.
-            fetch_wait_max_ms=50,
-        )
-        consumer.assign(
-            [TopicPartition(self.topic, p, o) for p, o in self.offsets.items()]
-        )
+        positions = dict(self.offsets)  # partition → next offset to read
+        consumer = self._open(positions)
         started = time.monotonic()
         last_record = started
         window_start, window_count = started, 0
@@ -168,7 +193,10 @@ class Tap(Job):
                 messages = [m for m in messages if m.error() is None]
                 now = time.monotonic()
                 if messages:
-                    self._append(frame_from_messages(messages, self.decoder))
+                    self._trouble = None
+                    frame = frame_from_messages(messages, self.decoder)
+                    positions.update(_next_positions(frame))
+                    self._append(frame)
                     window_count += len(messages)
                     last_record = now
                 elif self.idle is not None and now - last_record >= self.idle:
@@ -176,9 +204,65 @@ class Tap(Job):
                 if now - window_start >= 1.0:
                     self.rate = window_count / (now - window_start)
                     window_start, window_count = now, 0
+                if self._suspect:
+                    # Close the consumer while the broker is away: librdkafka
+                    # crashes the process if a consumer's topic is missing
+                    # when it comes back (an embedded broker restarted
+                    # without it). Reopen where we were if the topic is there.
+                    consumer.close()
+                    consumer = None
+                    if not self._wait_for_broker():
+                        return
+                    consumer = self._open(positions)
         finally:
-            consumer.close()
+            if consumer is not None:
+                consumer.close()
             self.rate = 0.0
+
+    def _open(self, positions: dict[int, int]) -> Any:
+        from confluent_kafka import TopicPartition
+
+        self._suspect = False
+        # A bounded prefetch queue keeps memory flat on a fast topic.
+        consumer = self.connection.consumer(
+            enable_auto_commit=False,
+            queued_max_messages_kbytes=16384,
+            # Tansu holds a fetch this long even with data waiting: 500 ms by
+            # default would cap live views at ~4 updates a second.
+            fetch_wait_max_ms=50,
+            error_cb=self._on_client_error,
+        )
+        consumer.assign(
+            [TopicPartition(self.topic, p, o) for p, o in positions.items()]
+        )
+        return consumer
+
+    def _wait_for_broker(self) -> bool:
+        """Wait (until stopped) for the broker; False if stopped meanwhile.
+
+        Raises:
+            KitError: the broker is back without the topic.
+        """
+        from .._errors import BrokerUnreachable, KitError
+        from .._kafka import fetch_metadata
+
+        config = self.connection.settings.client_config()
+        while not self._stop.is_set():
+            try:
+                metadata = fetch_metadata(config, timeout=2.0)
+            except BrokerUnreachable:
+                self._stop.wait(0.5)
+                continue
+            if self.topic not in metadata.topics:
+                self._trouble = None
+                raise KitError(
+                    f"Topic {self.topic!r} no longer exists on "
+                    f"{self.connection.address} (deleted, or the broker restarted "
+                    "without it); start a new view once it is back."
+                )
+            self._trouble = None
+            return True
+        return False
 
     def _append(self, frame: pl.DataFrame) -> None:
         with self._lock:
@@ -199,3 +283,11 @@ class Tap(Job):
             self._version += 1
         for listener in list(self._listeners):
             listener(self, frame)
+
+
+def _next_positions(frame: pl.DataFrame) -> dict[int, int]:
+    """Partition → the offset after the last one in ``frame``."""
+    import polars as pl
+
+    last = frame.group_by("_partition").agg(pl.col("_offset").max())
+    return {int(p): int(o) + 1 for p, o in last.iter_rows()}

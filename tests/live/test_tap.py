@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import kit
 from kit.live.tap import Tap
@@ -80,3 +84,79 @@ def test_until_idle_stops_a_quiet_tap(connection: kit.Connection, topic: str) ->
     tap = Tap(topic, start="earliest", idle=1.0).start()
     assert tap.wait(10)
     assert tap.total == 5 and 0.9 <= time.monotonic() - started < 5
+
+
+def test_a_tap_reopens_where_it_was_after_a_broken_connection(
+    connection: kit.Connection, topic: str
+) -> None:
+    """A connection error closes the consumer; once the broker answers and
+    the topic is there, a new one resumes after the last record seen."""
+    tap = Tap(topic, start="earliest").start()
+    try:
+        produce_json(connection, topic, [{"i": i} for i in range(100)])
+        _wait(lambda: tap.total == 100)
+        tap._suspect = True  # as the client's error callback sets it
+        _wait(lambda: not tap._suspect)  # closed, checked, reopened
+        produce_json(connection, topic, [{"i": i} for i in range(100, 200)])
+        _wait(lambda: tap.total == 200)
+        time.sleep(0.5)
+        values = tap.snapshot()["i"]
+        assert tap.total == 200 and values.n_unique() == 200
+        assert tap.running and tap.connection_problem is None
+    finally:
+        tap.stop()
+
+
+_BROKER_RESTART = """
+import sys, time
+import kit
+from kit import _broker
+from kit.live.tap import Tap
+
+info, _ = _broker.start()
+conn = kit.connect(info.address)
+conn.create_topic("restart-me", partitions=1)
+producer = conn.producer()
+producer.produce("restart-me", b'{"v": 1}')
+producer.flush(10)
+tap = Tap("restart-me", start="earliest", connection=conn).start()
+while tap.total == 0:
+    time.sleep(0.05)
+_broker.stop()
+deadline = time.monotonic() + 20
+while tap.connection_problem is None:
+    assert time.monotonic() < deadline, "no connection problem shown"
+    time.sleep(0.05)
+print("problem:", tap.describe()["connection_problem"], flush=True)
+port = int(info.address.rsplit(":", 1)[1])
+_broker.start(port=port)  # memory storage: back without the topic
+try:
+    tap.wait(20)
+except kit.KitError:
+    pass
+assert not tap.running
+print("error:", tap.error, flush=True)
+time.sleep(2)  # librdkafka would have crashed the process by now
+_broker.stop()
+print("alive")
+"""
+
+
+def test_a_broker_restarted_without_the_topic_ends_the_tap_cleanly(
+    tmp_path: Path,
+) -> None:
+    """An embedded broker restarted on the same port (memory storage: no
+    topics) would crash a consumer still assigned to its topic; the tap shows
+    the outage, closes its consumer, and ends with a clear error. In a child:
+    a crash would take pytest down."""
+    result = subprocess.run(
+        [sys.executable, "-c", _BROKER_RESTART],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KIT_STATE_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
+    assert "problem: broker unreachable at 127.0.0.1:" in result.stdout
+    assert "error: Topic 'restart-me' no longer exists on" in result.stdout
+    assert "alive" in result.stdout
