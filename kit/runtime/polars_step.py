@@ -2,7 +2,8 @@
 produce, then commit.
 
 Checkpoint order (at-least-once, measured to lose nothing under SIGKILL):
-flush the producer, check every delivery report, and only then commit the
+flush the producer until no record is left in it (however long the broker is
+away), check every delivery report, and only then commit the
 input offsets (last + 1 per partition). A crash replays the batches in flight
 (at most three, see :class:`PolarsStepRunner`); their outputs carry the same
 record identity (``kit-id`` header), so readers can drop the duplicates.
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
     from .profile import BrokerSettings
 
-__all__ = ["PolarsStepRunner", "encode_rows", "run_batch"]
+__all__ = ["PolarsStepRunner", "await_delivery", "encode_rows", "run_batch"]
 
 #: ``partition`` argument of ``Producer.produce`` meaning "use the partitioner".
 _ANY_PARTITION = -1
@@ -284,12 +285,7 @@ class PolarsStepRunner:
             """Every output produced delivered, then commit the inputs."""
             if not sent:
                 return
-            producer.flush(60)
-            if failures:
-                raise DeliveryFailed(
-                    f"{len(failures)} record(s) of step {step.name!r} were not "
-                    f"delivered ({failures[0]}); offsets were not committed."
-                )
+            await_delivery(producer, failures, step.name)
             consumer.commit(offsets=sent.pop().offsets, asynchronous=False)
 
         def send_next() -> None:
@@ -444,6 +440,29 @@ class PolarsStepRunner:
             self.status.lag = lag
         except Exception:
             self.status.lag = None
+
+
+def await_delivery(
+    producer: Any, failures: list[str], step: str, *, poll: float = 5.0
+) -> None:
+    """Return once every record handed to ``producer`` is delivered.
+
+    ``flush`` returning leaves records undelivered when it times out (the
+    broker is away), so it is repeated until none is left, however long the
+    broker takes to come back; librdkafka fails a record after
+    ``message.timeout.ms`` (5 minutes by default), which ``failures`` (filled
+    by the delivery callback) then holds.
+
+    Raises:
+        DeliveryFailed: a record could not be delivered.
+    """
+    while producer.flush(poll) > 0 and not failures:
+        pass
+    if failures:
+        raise DeliveryFailed(
+            f"{len(failures)} record(s) of step {step!r} were not "
+            f"delivered ({failures[0]}); offsets were not committed."
+        )
 
 
 def _produce(
