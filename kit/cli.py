@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -455,13 +456,18 @@ def status_command() -> None:
     from . import process
 
     services = process.list_services()
+    ended = process.ended_services()
     if not services:
         click.echo("No service is running.")
-        return
     for service in services:
         click.echo(f"{service.name}  pid {service.pid}  {service.folder}")
         for line in _status_lines(service.status()):
             click.echo(line)
+    for gone in ended:
+        when = time.strftime("%H:%M:%S", time.localtime(gone.ended_at))
+        click.echo(f"{gone.name}  {gone.how} at {when}; its log ({gone.log}) ends:")
+        for line in gone.log_tail.splitlines():
+            click.echo(f"  {line}")
 
 
 @main.command("stop")

@@ -2,7 +2,10 @@
 
 Each is recorded in the state directory (``services/<name>.json``: pid,
 folder, log, status file), so ``kit status`` and ``kit stop`` in a shell see
-what a notebook started. A live run watches its kernel (``KIT_PARENT_PID``)
+what a notebook started. A service that ends without being stopped (it
+failed, crashed or was killed) leaves ``services/<name>.ended.json``: how it
+ended and the end of its log, shown by ``%stream status`` and ``kit status``
+until it is started again or cleared by ``stop``. A live run watches its kernel (``KIT_PARENT_PID``)
 and stops with it; the kernel also stops its children when it exits.
 """
 
@@ -28,7 +31,14 @@ from ._errors import KitError
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["Service", "list_services", "start_service", "stop_service"]
+__all__ = [
+    "EndedService",
+    "Service",
+    "ended_services",
+    "list_services",
+    "start_service",
+    "stop_service",
+]
 
 _CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -61,6 +71,46 @@ class Service:
             return bool(psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False
+
+
+@dataclass
+class EndedService:
+    """A service that ended without being stopped."""
+
+    name: str
+    pid: int
+    log: str
+    ended_at: float
+    exit_code: int | None  # negative: killed by that signal; None: unknown
+    last_state: str | None  # what its status file said last
+    log_tail: str
+
+    @property
+    def how(self) -> str:
+        """How it ended, in words.
+
+        >>> EndedService("a", 1, "", 0.0, -11, "running", "").how
+        'crashed (SIGSEGV)'
+        >>> EndedService("a", 1, "", 0.0, 1, "failed", "").how
+        'failed (exit code 1)'
+        >>> EndedService("a", 1, "", 0.0, None, "running", "").how
+        'ended unexpectedly'
+        """
+        code = self.exit_code
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            verb = (
+                "was killed" if -code in (signal.SIGKILL, signal.SIGTERM) else "crashed"
+            )
+            return f"{verb} ({name})"
+        if code:
+            return f"failed (exit code {code})"
+        if code == 0:
+            return "exited"
+        return "failed" if self.last_state == "failed" else "ended unexpectedly"
 
 
 def _dir() -> Path:
@@ -101,7 +151,7 @@ def start_service(
     Replicas of one service share a consumer ``group`` (default: one per
     name) and split the input partitions between them.
     """
-    stop_service(name)
+    stop_service(name)  # also forgets how a previous run ended
     folder = Path(folder).resolve()
     log = _dir() / f"{name}.log"
     status_file = _dir() / f"{name}.status.json"
@@ -146,13 +196,46 @@ def list_services() -> list[Service]:
         if service.alive:
             out.append(service)
         else:
-            _reap(service.name)
+            _record_end(service, _reap(service.name))
             path.unlink(missing_ok=True)
     return out
 
 
+def ended_services() -> list[EndedService]:
+    """Services that ended without being stopped, newest first."""
+    list_services()  # records the ends of services that died since
+    out = []
+    for path in _dir().glob("*.ended.json"):
+        try:
+            out.append(EndedService(**json.loads(path.read_text())))
+        except (OSError, TypeError, json.JSONDecodeError):
+            continue
+    return sorted(out, key=lambda e: e.ended_at, reverse=True)
+
+
+def _record_end(service: Service, exit_code: int | None) -> None:
+    status = service.status() or {}
+    states = {s.get("state") for s in status.get("steps", [])}
+    if status.get("stopped") and exit_code in (None, 0):
+        return  # it stopped cleanly (e.g. SIGTERM from elsewhere)
+    ended = EndedService(
+        name=service.name,
+        pid=service.pid,
+        log=service.log,
+        ended_at=time.time(),
+        exit_code=exit_code,
+        last_state="failed" if "failed" in states else next(iter(states), None),
+        log_tail=_logs.tail(service.log, lines=8),
+    )
+    (_dir() / f"{service.name}.ended.json").write_text(json.dumps(asdict(ended)))
+
+
 def stop_service(name: str, *, timeout: float = 20.0) -> Service | None:
-    """SIGTERM (the current batch finishes and commits), then SIGKILL."""
+    """SIGTERM (the current batch finishes and commits), then SIGKILL.
+
+    Also forgets how an earlier run of ``name`` ended, if it did on its own.
+    """
+    (_dir() / f"{name}.ended.json").unlink(missing_ok=True)
     path = _dir() / f"{name}.json"
     try:
         service = Service(**json.loads(path.read_text()))
@@ -196,14 +279,16 @@ def wait_running(service: Service, *, timeout: float = 30.0) -> dict[str, Any]:
     )
 
 
-def _reap(name: str) -> None:
+def _reap(name: str) -> int | None:
+    """Wait for our child ``name`` (if it is ours); its exit code."""
     child = _CHILDREN.pop(name, None)
-    if child is not None:
-        try:
-            child.wait(5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    if child is None:
+        return None
+    try:
+        return child.wait(5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait()
 
 
 @atexit.register

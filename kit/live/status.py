@@ -4,6 +4,7 @@ DLQ, errors and the guarantee in force."""
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 from .._jobs import Job
@@ -12,8 +13,10 @@ from .table import STYLE
 __all__ = ["StatusView", "status_html"]
 
 
-def status_html(services: list[Any]) -> str:
-    if not services:
+def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
+    """A table of running services' steps, then of services that ended on
+    their own (how, and the last line of their log)."""
+    if not services and not ended:
         return "<div class='kit-empty'>No chain is running.</div>"
     rows = []
     for service in services:
@@ -28,6 +31,16 @@ def status_html(services: list[Any]) -> str:
                 f"<td>{s['dlq']:,}</td><td>{s['errors']}</td><td>{s['guarantee']}</td>"
                 f"<td style='text-align:left'>{err}</td></tr>"
             )
+    for gone in ended:
+        last = gone.log_tail.strip().splitlines()[-1:] or [""]
+        rows.append(
+            f"<tr class='kit-ended'><td>{html.escape(gone.name)}</td><td></td><td></td>"
+            f"<td class='kit-bad'>✖ {html.escape(gone.how)}</td>"
+            + "<td></td>"
+            * 7
+            + f"<td style='text-align:left' title='{html.escape(gone.log)}'>"
+            f"{html.escape(last[0])}</td></tr>"
+        )
     head = "".join(
         f"<th>{h}</th>"
         for h in (
@@ -67,9 +80,9 @@ class StatusView(Job):
         self.draw()
 
     def draw(self) -> None:
-        from ..process import list_services
+        from ..process import ended_services, list_services
 
-        self.table.value = status_html(list_services())
+        self.table.value = status_html(list_services(), ended_services())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

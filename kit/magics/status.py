@@ -17,11 +17,11 @@ def status(line: str) -> None:
 
 def run(magics: Any, line: str) -> Any:
     from ..live.status import StatusView, status_html
-    from ..process import list_services
+    from ..process import ended_services, list_services
 
     args = parse_argstring(status, line)
     from ..headless import is_headless
 
     if args.once or is_headless():
-        return HTML(status_html(list_services()))
+        return HTML(status_html(list_services(), ended_services()))
     return StatusView(refresh=1.0).start()

@@ -119,3 +119,28 @@ def test_two_replicas_split_partitions_and_take_over(
     out = kit.read(sink, dedupe=True)
     assert out.height == n and sorted(out["i"].to_list()) == list(range(n))
     connection.delete_topics([source, sink])
+
+
+def test_a_service_that_dies_is_reported_with_how_and_its_log(
+    connection: kit.Connection, tmp_path: Path
+) -> None:
+    from kit.live.status import status_html
+
+    source, sink, folder = _setup(connection, tmp_path, 100)
+    name = f"dies-{uuid.uuid4().hex[:6]}"
+    service = process.start_service(folder, name=name, connection=connection)
+    process.wait_running(service)
+    os.kill(service.pid, signal.SIGSEGV)
+    deadline = time.monotonic() + 15
+    while any(s.name == name for s in process.list_services()):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    ended = [e for e in process.ended_services() if e.name == name]
+    assert ended and ended[0].how == "crashed (SIGSEGV)"
+    assert ended[0].exit_code == -signal.SIGSEGV and ended[0].last_state == "running"
+    html = status_html(process.list_services(), process.ended_services())
+    assert name in html and "✖ crashed (SIGSEGV)" in html
+    # Starting it again (or stopping it) forgets how the last run ended.
+    process.stop_service(name)
+    assert not [e for e in process.ended_services() if e.name == name]
+    connection.delete_topics([source, sink])
