@@ -482,7 +482,15 @@ def stop_command(name: str | None) -> None:
         for s in process.list_services()
         if (name is None or s.name == name) and process.stop_service(s.name)
     ]
-    click.echo("Stopped: " + ", ".join(stopped) if stopped else "Nothing to stop.")
+    forgotten = [
+        e.name for e in process.ended_services() if name is None or e.name == name
+    ]
+    for ended in forgotten:
+        process.stop_service(ended)  # forgets how it ended
+    if forgotten:
+        click.echo("Cleared ended: " + ", ".join(forgotten))
+    if stopped or not forgotten:
+        click.echo("Stopped: " + ", ".join(stopped) if stopped else "Nothing to stop.")
 
 
 def _status_lines(status: dict[str, Any] | None) -> list[str]:

@@ -35,6 +35,7 @@ __all__ = [
     "EndedService",
     "Service",
     "ended_services",
+    "forget_ended",
     "list_services",
     "start_service",
     "stop_service",
@@ -211,6 +212,15 @@ def ended_services() -> list[EndedService]:
         except (OSError, TypeError, json.JSONDecodeError):
             continue
     return sorted(out, key=lambda e: e.ended_at, reverse=True)
+
+
+def forget_ended(name: str | None = None) -> list[EndedService]:
+    """Clear the records of ended services (all, or those whose name
+    contains ``name``); returns them."""
+    gone = [e for e in ended_services() if name is None or name in e.name]
+    for ended in gone:
+        (_dir() / f"{ended.name}.ended.json").unlink(missing_ok=True)
+    return gone
 
 
 def _record_end(service: Service, exit_code: int | None) -> None:

@@ -25,7 +25,12 @@ def run(magics: Any, line: str) -> None:
             process.stop_service(service.name)
             magics.live.pop(service.name, None)
             stopped.append(service)
+    forgotten = process.forget_ended(args.name)
+    if forgotten:
+        print("Cleared ended: " + ", ".join(e.name for e in forgotten))
     if not stopped:
+        if forgotten:
+            return
         print(
             "Nothing is running."
             if args.name is None

@@ -9,6 +9,7 @@ import signal
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,7 +141,28 @@ def test_a_service_that_dies_is_reported_with_how_and_its_log(
     assert ended[0].exit_code == -signal.SIGSEGV and ended[0].last_state == "running"
     html = status_html(process.list_services(), process.ended_services())
     assert name in html and "✖ crashed (SIGSEGV)" in html
-    # Starting it again (or stopping it) forgets how the last run ended.
-    process.stop_service(name)
+    # `kit stop NAME` (like %stream stop, or starting it again) forgets it.
+    from click.testing import CliRunner
+
+    from kit.cli import main
+
+    shown = CliRunner().invoke(main, ["status"])
+    assert f"{name}  crashed (SIGSEGV) at" in shown.output
+    cleared = CliRunner().invoke(main, ["stop", name])
+    assert cleared.exit_code == 0 and f"Cleared ended: {name}" in cleared.output
     assert not [e for e in process.ended_services() if e.name == name]
     connection.delete_topics([source, sink])
+
+
+def test_stream_stop_clears_ended_records(
+    ip_session: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import asdict
+
+    name = f"gone-{uuid.uuid4().hex[:6]}"
+    record = process.EndedService(name, 1, "x.log", time.time(), 1, "failed", "boom")
+    (process._dir() / f"{name}.ended.json").write_text(json.dumps(asdict(record)))
+    assert name in {e.name for e in process.ended_services()}
+    ip_session.run_line_magic("stream", f"stop {name}")
+    assert f"Cleared ended: {name}" in capsys.readouterr().out
+    assert name not in {e.name for e in process.ended_services()}
