@@ -186,6 +186,12 @@ def start_service(
 
 def list_services() -> list[Service]:
     """Recorded services (records of dead processes are dropped)."""
+    # Our own children that died: their exit code says how they ended.
+    codes: dict[str, int] = {}
+    for name, child in list(_CHILDREN.items()):
+        if child.poll() is not None:
+            codes[name] = child.returncode
+            del _CHILDREN[name]
     out = []
     for path in sorted(_dir().glob("*.json")):
         if path.name.endswith(".status.json"):
@@ -197,8 +203,12 @@ def list_services() -> list[Service]:
         if service.alive:
             out.append(service)
         else:
-            _record_end(service, _reap(service.name))
+            code = codes.pop(service.name) if service.name in codes else None
+            _record_end(service, code if code is not None else _reap(service.name))
             path.unlink(missing_ok=True)
+    # A process that is not their parent may have recorded their end first.
+    for name, code in codes.items():
+        _upgrade_end(name, code)
     return out
 
 
@@ -221,6 +231,18 @@ def forget_ended(name: str | None = None) -> list[EndedService]:
     for ended in gone:
         (_dir() / f"{ended.name}.ended.json").unlink(missing_ok=True)
     return gone
+
+
+def _upgrade_end(name: str, exit_code: int) -> None:
+    """Add the exit code to the record of how ``name`` ended, if it lacks it."""
+    path = _dir() / f"{name}.ended.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    if data.get("exit_code") is None and exit_code != 0:
+        data["exit_code"] = exit_code
+        path.write_text(json.dumps(data))
 
 
 def _record_end(service: Service, exit_code: int | None) -> None:

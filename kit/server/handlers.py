@@ -88,7 +88,7 @@ class TopicsHandler(APIHandler):
 class ServicesHandler(APIHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        from ..process import list_services
+        from ..process import ended_services, list_services
 
         services = []
         for service in list_services():
@@ -97,14 +97,24 @@ class ServicesHandler(APIHandler):
                 "name": service.name, "pid": service.pid, "folder": service.folder,
                 "started_at": service.started_at, "steps": status.get("steps", []),
             })  # fmt: skip
-        self.finish(json.dumps({"services": services}))
+        # Services that ended on their own: how, and the end of their log.
+        ended = [
+            {"name": e.name, "how": e.how, "ended_at": e.ended_at, "log": e.log,
+             "log_tail": e.log_tail}
+            for e in ended_services()
+        ]  # fmt: skip
+        self.finish(json.dumps({"services": services, "ended": ended}))
 
 
 class StopHandler(APIHandler):
     @tornado.web.authenticated
     async def post(self, name: str) -> None:
-        from ..process import list_services, stop_service
+        from ..process import ended_services, list_services, stop_service
 
+        if name in {e.name for e in ended_services()}:
+            stop_service(name)  # it ended on its own: forget how
+            self.finish(json.dumps({"cleared": name}))
+            return
         if name not in {s.name for s in list_services()}:
             raise tornado.web.HTTPError(404, f"No running service named {name!r}.")
         # A graceful stop takes up to 20 s: never block the server meanwhile.

@@ -7,13 +7,16 @@ produces demo telemetry into a fresh topic, opens a notebook with a
 topic with a rising count and a msg/s figure, the notebook toolbar's Export
 writes the service folder, the exported service (started like ``kit run``)
 appears in the panel and on the cell's badge as live, and its Stop button
-stops it. Screenshots ``streams-panel``, ``export-dialog`` and
-``streams-panel-live`` are saved in ``tests/browser/artifacts``.
+stops it; killed, it stays listed as ended with its log's end until Clear.
+Screenshots ``streams-panel``, ``export-dialog``, ``streams-panel-live`` and
+``streams-panel-ended`` are saved in ``tests/browser/artifacts``.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -139,6 +142,28 @@ def test_panel_export_badges_and_stop(
         expect(card).to_have_count(0, timeout=30_000)
         assert service_name not in {s.name for s in process.list_services()}
         expect(badge).to_have_attribute("data-state", "idle", timeout=15_000)
+
+        # A service that dies on its own stays listed: how, and its log's end;
+        # Clear forgets it.
+        service = process.start_service(
+            folder, name=service_name, connection=connection
+        )
+        process.wait_running(service, timeout=60)
+        expect(card.locator(".kit-step-row")).to_be_visible(timeout=15_000)
+        os.kill(service.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while service_name in {s.name for s in process.list_services()}:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        ended = panel.locator(
+            f".kit-service.kit-mod-ended[data-service='{service_name}']"
+        )
+        expect(ended).to_contain_text("was killed (SIGKILL)", timeout=15_000)
+        expect(ended).to_contain_text(f"{service_name}.log")
+        screenshot(page, "streams-panel-ended")
+        ended.locator(".kit-service-clear").click()
+        expect(ended).to_have_count(0, timeout=15_000)
+        assert service_name not in {e.name for e in process.ended_services()}
 
         assert console_errors(page) == []
     finally:

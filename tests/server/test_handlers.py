@@ -116,6 +116,22 @@ def test_services_and_stop(server: dict[str, Any]) -> None:
     assert status == 404
 
 
+def test_ended_services_are_listed_and_cleared(server: dict[str, Any]) -> None:
+    from dataclasses import asdict
+
+    from kit import process
+
+    name = f"ended-{secrets.token_hex(3)}"
+    record = process.EndedService(name, 1, "x.log", time.time(), -9, "running", "a\nb")
+    (process._dir() / f"{name}.ended.json").write_text(json.dumps(asdict(record)))
+    status, body = _call(server, "GET", "services")
+    row = next(e for e in body["ended"] if e["name"] == name)
+    assert row["how"] == "was killed (SIGKILL)" and row["log_tail"] == "a\nb"
+    status, body = _call(server, "POST", f"services/{name}/stop", body={})
+    assert status == 200 and body == {"cleared": name}
+    assert name not in {e.name for e in process.ended_services()}
+
+
 def _notebook(path: Path, cells: list[str]) -> None:
     path.write_text(json.dumps({
         "cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None} for c in cells],

@@ -49,11 +49,24 @@ export interface IServiceInfo {
   steps: IStepStatus[];
 }
 
+/** A service that ended on its own (`ended` in `/kit/api/services`). */
+export interface IEndedService {
+  name: string;
+  /** How it ended, in words: 'crashed (SIGSEGV)', 'failed (exit code 1)'... */
+  how: string;
+  /** When (seconds since the epoch). */
+  ended_at: number;
+  /** Its log file, and the last lines of it. */
+  log: string;
+  log_tail: string;
+}
+
 /** Everything the panel and the badges show, fetched together. */
 export interface ISnapshot {
   connection: IConnectionInfo;
   topics: ITopicInfo[];
   services: IServiceInfo[];
+  ended: IEndedService[];
   /** The error of the last fetch, if it failed (the panel keeps old data). */
   error: string | null;
   /** When it was fetched (ms since the epoch). */
@@ -322,6 +335,14 @@ export function ago(then: number, now: number): string {
     return `${seconds} s ago`;
   }
   return `${Math.round(seconds / 60)} min ago`;
+}
+
+/** The last `lines` non-empty lines of a log tail. */
+export function lastLines(tail: string, lines = 3): string[] {
+  return tail
+    .split('\n')
+    .filter(line => line.trim() !== '')
+    .slice(-lines);
 }
 
 /** Uptime of a service started at `startedAt` (s since the epoch). */

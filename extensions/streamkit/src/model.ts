@@ -9,6 +9,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { requestAPI } from './api';
 import {
   IConnectionInfo,
+  IEndedService,
   IServiceInfo,
   ISnapshot,
   ITopicInfo
@@ -91,14 +92,18 @@ export class StreamsModel {
     let connection: IConnectionInfo;
     let topics: ITopicInfo[] = this._snapshot?.topics ?? [];
     let services: IServiceInfo[] = this._snapshot?.services ?? [];
+    let ended: IEndedService[] = this._snapshot?.ended ?? [];
     let error: string | null = null;
     try {
       const [conn, svc] = await Promise.all([
         requestAPI<IConnectionInfo>('connection'),
-        requestAPI<{ services: IServiceInfo[] }>('services')
+        requestAPI<{ services: IServiceInfo[]; ended?: IEndedService[] }>(
+          'services'
+        )
       ]);
       connection = conn;
       services = svc.services;
+      ended = svc.ended ?? [];
       if (conn.connected) {
         topics = (await requestAPI<{ topics: ITopicInfo[] }>('topics')).topics;
       } else {
@@ -111,7 +116,14 @@ export class StreamsModel {
         error
       };
     }
-    this._snapshot = { connection, topics, services, error, at: Date.now() };
+    this._snapshot = {
+      connection,
+      topics,
+      services,
+      ended,
+      error,
+      at: Date.now()
+    };
     this._changed.emit(this._snapshot);
     if (error !== null) {
       // Let the poll back off while the server or broker is away.

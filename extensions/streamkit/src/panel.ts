@@ -11,8 +11,10 @@ import {
   ago,
   formatCount,
   formatRate,
+  IEndedService,
   IServiceInfo,
   ISnapshot,
+  lastLines,
   uptime,
   visibleTopics
 } from './format';
@@ -128,7 +130,7 @@ export class StreamsPanel extends Widget {
     this._body.append(
       this._connection(snap),
       this._topics(snap),
-      this._services(snap.services)
+      this._services(snap.services, snap.ended ?? [])
     );
     this._footer.textContent = snap.error
       ? `Update failed: ${snap.error}`
@@ -224,7 +226,10 @@ export class StreamsPanel extends Widget {
     return section;
   }
 
-  private _services(services: IServiceInfo[]): HTMLElement {
+  private _services(
+    services: IServiceInfo[],
+    ended: IEndedService[]
+  ): HTMLElement {
     const section = el(
       'section',
       { class: 'kit-StreamsPanel-services' },
@@ -238,6 +243,7 @@ export class StreamsPanel extends Widget {
           'None running. `%stream run` runs a notebook\u2019s chain live; `kit run FOLDER` an exported service.'
         )
       );
+      section.append(...ended.map(gone => this._ended(gone)));
       return section;
     }
     for (const service of services) {
@@ -316,7 +322,54 @@ export class StreamsPanel extends Widget {
       }
       section.append(card);
     }
+    section.append(...ended.map(gone => this._ended(gone)));
     return section;
+  }
+
+  /** A service that ended on its own: how, when, its log's end, and a
+   * button that clears it from the list. */
+  private _ended(gone: IEndedService): HTMLElement {
+    const clear = el(
+      'button',
+      {
+        class: 'jp-Button jp-mod-styled kit-service-stop kit-service-clear',
+        title: `Forget that ${gone.name} ended (its log stays: ${gone.log})`
+      },
+      'Clear'
+    );
+    clear.addEventListener('click', async () => {
+      clear.setAttribute('disabled', '');
+      try {
+        await this._model.stopService(gone.name);
+      } catch (error) {
+        clear.removeAttribute('disabled');
+        void showErrorMessage(`Could not clear ${gone.name}`, String(error));
+      }
+    });
+    const lines = lastLines(gone.log_tail);
+    const card = el(
+      'div',
+      { class: 'kit-service kit-mod-ended', 'data-service': gone.name },
+      el(
+        'div',
+        { class: 'kit-service-header' },
+        el('span', { class: 'kit-dot kit-mod-error' }),
+        el('strong', { title: gone.name }, gone.name),
+        clear
+      ),
+      el(
+        'div',
+        { class: 'kit-service-meta kit-mod-error' },
+        `\u2716 ${gone.how} ${ago(gone.ended_at * 1000, Date.now())}`
+      ),
+      el('div', { class: 'kit-service-meta', title: gone.log }, `log: ${gone.log}`)
+    );
+    if (lines.length > 0) {
+      card.append(
+        el('pre', { class: 'kit-service-log', title: gone.log }, lines.join('\n'))
+      );
+    }
+    return card;
   }
 
   private _body: HTMLElement;

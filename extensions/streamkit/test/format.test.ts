@@ -10,6 +10,7 @@ import {
   IServiceInfo,
   IStepStatus,
   isInternalTopic,
+  lastLines,
   liveSteps,
   parseStreamCell,
   shellSplit,
@@ -178,5 +179,13 @@ describe('times', () => {
     expect(uptime(100, 130_000)).toBe('30 s');
     expect(uptime(0, 600_000)).toBe('10 min');
     expect(uptime(0, 3_900_000)).toBe('1 h 5 min');
+  });
+});
+
+describe('lastLines', () => {
+  it('keeps the last non-empty lines of a log tail', () => {
+    expect(lastLines('a\n\nb\nc\nd\n', 3)).toEqual(['b', 'c', 'd']);
+    expect(lastLines('', 3)).toEqual([]);
+    expect(lastLines('only', 3)).toEqual(['only']);
   });
 });

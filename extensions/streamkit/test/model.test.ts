@@ -13,7 +13,12 @@ vi.mock('../src/api', () => ({
       return { connected: true, address: '127.0.0.1:9092', profile: 'local' };
     }
     if (path === 'services') {
-      return { services: [] };
+      return {
+        services: [],
+        ended: [
+          { name: 'gone', how: 'crashed (SIGSEGV)', ended_at: 1, log: 'l', log_tail: 'x' }
+        ]
+      };
     }
     if (path === 'topics') {
       return { topics: [{ name: 't', partitions: 1, messages: calls.length, rate: 1 }] };
@@ -52,6 +57,7 @@ describe('StreamsModel', () => {
     const fetches = calls.filter(c => c === 'connection').length;
     expect(fetches).toBeGreaterThanOrEqual(3);
     expect(model.snapshot?.connection.address).toBe('127.0.0.1:9092');
+    expect(model.snapshot?.ended.map(e => e.how)).toEqual(['crashed (SIGSEGV)']);
     expect(seen.length).toBe(fetches);
 
     model.setDemand('panel', false);
