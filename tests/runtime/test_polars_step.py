@@ -102,3 +102,75 @@ def test_fewer_collections_nests_and_restores_the_threshold() -> None:
         assert gc.get_threshold() == raised
     assert raised[0] >= 50_000 and raised[1:] == before[1:]
     assert gc.get_threshold() == before
+
+
+@pytest.mark.slow
+def test_the_exactly_once_path_commits_offsets_in_its_transactions(
+    connection: kit.Connection,
+) -> None:
+    """The transactional code path (used where the probe finds transactions
+    honoured) end to end. Tansu accepts the transactional API without
+    honouring it, so this checks the mechanics, not the guarantee: every
+    output is produced, the input offsets are committed through the
+    transactions (a restart reads nothing), nothing fails."""
+    import dataclasses
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    settings = dataclasses.replace(connection.settings, transactions=True)
+    suffix = uuid.uuid4().hex[:8]
+    source, sink = f"tx-in-{suffix}", f"tx-out-{suffix}"
+    connection.create_topic(source, partitions=2)
+    connection.create_topic(sink, partitions=2)
+    n = 5_000
+    producer = connection.producer()
+    for i in range(n):
+        producer.produce(source, value=json.dumps({"i": i}).encode(), partition=i % 2)
+    producer.flush(30)
+    group = f"tx-{suffix}"
+
+    def run(wait_for: int, seconds: float) -> StepStatus:
+        stop = threading.Event()
+        status = StepStatus("double", "polars", source, sink, settings.guarantee)
+        step = Step(
+            "double", "polars", source, sink,
+            lambda df: df.with_columns(j=pl.col("i") * 2), batch_size=1_000,
+        )  # fmt: skip
+        runner = PolarsStepRunner(step, settings, group=group, stop=stop, status=status)
+        errors: list[BaseException] = []
+        thread = threading.Thread(
+            target=lambda: _capture(runner.run, errors), daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + seconds
+        while status.records_out < wait_for and time.monotonic() < deadline:
+            assert not errors, errors
+            time.sleep(0.05)
+        stop.set()
+        thread.join(30)
+        assert not errors, errors
+        return status
+
+    try:
+        first = run(n, 60)
+        assert first.guarantee == "exactly-once" and first.records_out == n
+        out = kit.read(sink, connection=connection)
+        assert out.height == n and out["i"].n_unique() == n
+        assert (out["j"] == out["i"] * 2).all()
+        consumer = Consumer(connection.settings.consumer_config(**{"group.id": group}))
+        committed = consumer.committed(
+            [TopicPartition(source, 0), TopicPartition(source, 1)], timeout=10
+        )
+        consumer.close()
+        assert sorted(tp.offset for tp in committed) == [n // 2, n // 2]
+        again = run(1, 4)  # a restart finds nothing left to do
+        assert again.records_in == 0
+    finally:
+        connection.delete_topics([source, sink])
+
+
+def _capture(target: object, errors: list[BaseException]) -> None:
+    try:
+        target()  # type: ignore[operator]
+    except BaseException as exc:  # pragma: no cover - reported by the test
+        errors.append(exc)
