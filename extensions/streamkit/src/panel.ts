@@ -304,8 +304,12 @@ export class StreamsPanel extends Widget {
               el(
                 'td',
                 {},
-                el('span', { class: `kit-dot kit-mod-${bad ? 'error' : step.state === 'running' ? 'live' : 'idle'}` }),
-                step.name
+                el(
+                  'div',
+                  { class: 'kit-step-name' },
+                  el('span', { class: `kit-dot kit-mod-${bad ? 'error' : step.state === 'running' ? 'live' : 'idle'}` }),
+                  el('span', {}, step.name)
+                )
               ),
               el('td', { class: 'kit-num' }, formatRate(step.rate)),
               el('td', { class: 'kit-num' }, formatCount(step.lag)),
