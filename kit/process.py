@@ -248,7 +248,7 @@ def _upgrade_end(name: str, exit_code: int) -> None:
 def _record_end(service: Service, exit_code: int | None) -> None:
     status = service.status() or {}
     states = {s.get("state") for s in status.get("steps", [])}
-    if status.get("stopped") and exit_code in (None, 0):
+    if status.get("stopped") and "failed" not in states and exit_code in (None, 0):
         return  # it stopped cleanly (e.g. SIGTERM from elsewhere)
     ended = EndedService(
         name=service.name,

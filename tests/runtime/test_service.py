@@ -211,3 +211,28 @@ def test_a_service_rides_out_an_embedded_broker_restart(
         assert service.alive
     finally:
         process.stop_service(name)
+
+
+def test_a_failed_service_seen_by_another_process_is_recorded(
+    private_state: Path,
+) -> None:
+    """Its status file says a step failed: even without the exit code (not our
+    child), it is listed as failed, not dropped as a clean stop."""
+    import subprocess
+
+    from kit.runtime.status import StepStatus, write_status
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    folder = process._dir()
+    step = StepStatus("copy", "polars", "in", "out", "at-least-once")
+    step.state, step.last_error = "failed", "DeliveryFailed: ..."
+    write_status(str(folder / "gone.status.json"), "gone", [step], stopped=True)
+    record = process.Service(
+        "gone", dead.pid, str(folder), str(folder / "gone.log"),
+        str(folder / "gone.status.json"), time.time(),
+    )  # fmt: skip
+    (folder / "gone.json").write_text(json.dumps(record.__dict__))
+    assert "gone" not in {s.name for s in process.list_services()}
+    ended = [e for e in process.ended_services() if e.name == "gone"]
+    assert ended and ended[0].how == "failed" and ended[0].exit_code is None
