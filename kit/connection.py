@@ -250,7 +250,7 @@ class Connection:
         On brokers whose high watermark is wrong after multi-record batches,
         the end is found by reading each partition's last batch to its end.
         """
-        from . import _offsets
+        from .runtime import offsets as _offsets
 
         return _offsets.end_offsets(
             self.settings.consumer_config(),
