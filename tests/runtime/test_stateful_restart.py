@@ -1,10 +1,11 @@
 """A stateful quixstreams app on the embedded broker survives SIGKILL.
 
-Without the local profile's changelog setting, Tansu's wrong high watermark
-makes a restart after a kill mid-processing fail with
-InvalidStoreChangelogOffset (measured: 100k records, killed at 10%, every
-time). With it, the app restarts from its local state, and from the changelog
-alone when the local state is gone, losing nothing.
+Tansu's high watermark is wrong after multi-record batches (the first offset
+of the last batch + 1), which can make a restart after a kill fail with
+InvalidStoreChangelogOffset or recover too little. The local profile hands
+state recovery each changelog partition's true end, so the app restarts from
+its local state, and from the changelog alone when the local state is gone,
+losing nothing.
 """
 
 from __future__ import annotations
