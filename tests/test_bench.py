@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("script", ["bench_peek.py", "bench_chain.py"])
+@pytest.mark.parametrize(
+    "script", ["bench_peek.py", "bench_chain.py", "bench_quix_state.py"]
+)
 def test_benchmark_short_mode(script: str, connection: kit.Connection) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), "--short"],
