@@ -74,6 +74,7 @@ _LAZY = {
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext kit``: register the ``%stream`` magics."""
+    from . import runtime  # noqa: F401  (quiets a dependency's warning)
     from .magics import StreamMagics
 
     ipython.register_magics(StreamMagics(ipython))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,21 @@ def find_binary() -> str:
         ) from None
 
 
+def _cluster_id(durable_dir: str | None) -> str:
+    """The cluster id the broker reports: new at every start of a memory
+    broker (nothing of the previous one survives, so local state built on it
+    is recognised as another broker's), Tansu's default for durable storage
+    (its data is stored under the cluster id). Both say "tansu": that is how
+    ``connect`` recognises the broker and picks the local profile.
+
+    >>> _cluster_id("/data") == "tansu_cluster" != _cluster_id(None)
+    True
+    """
+    if durable_dir is not None:
+        return "tansu_cluster"
+    return f"tansu-kit-{uuid.uuid4().hex[:16]}"
+
+
 def running() -> BrokerInfo | None:
     """The recorded broker if its process is alive and is that broker."""
     record = _state.read_json(RECORD)
@@ -130,6 +146,7 @@ def start(
         command = [
             binary,
             "broker",
+            "--cluster-id", _cluster_id(durable_dir),
             "--listener-url", f"tcp://{address}",
             "--advertised-listener-url", f"tcp://{address}",
             "--storage-engine", storage,

@@ -433,7 +433,8 @@ def run_command(
     service = process.start_service(
         folder, name=service_name, connection=conn, detach=True
     )
-    process.wait_running(service)
+    for notice in process.wait_running(service).get("notices", ()):
+        click.echo(notice)
     click.echo(
         f"Running {service_name!r} (pid {service.pid}) on {conn.address}; Ctrl-C stops it."
     )
@@ -496,12 +497,14 @@ def stop_command(name: str | None) -> None:
 def _status_lines(status: dict[str, Any] | None) -> list[str]:
     if not status:
         return ["  (no status yet)"]
-    return [
+    lines = [
         f"  {s['name']:<16} {s['state']:<8} in {s['records_in']:>9,}  out {s['records_out']:>9,}  "
         f"{s['rate']:>8,.0f} msg/s  lag {s['lag'] if s['lag'] is not None else '?':>6}  "
-        f"dlq {s['dlq']:>5}  errors {s['errors']}  {s['guarantee']}"
+        f"dlq {s['dlq']:>5}  late {s.get('late', 0):>5}  errors {s['errors']}  {s['guarantee']}"
+        + (f"\n    last error: {s['last_error']}" if s.get("last_error") else "")
         for s in status["steps"]
     ]
+    return lines + [f"  notice: {n}" for n in status.get("notices", ())]
 
 
 def _duration(seconds: float) -> str:

@@ -53,6 +53,12 @@ class Service:
     status_file: str
     started_at: float
     detached: bool = False
+    owner: int = 0  # pid of the process that started it (a kernel, a shell)
+
+    @property
+    def mine(self) -> bool:
+        """Whether this process started it."""
+        return self.owner == os.getpid()
 
     def status(self) -> dict[str, Any] | None:
         try:
@@ -85,6 +91,12 @@ class EndedService:
     exit_code: int | None  # negative: killed by that signal; None: unknown
     last_state: str | None  # what its status file said last
     log_tail: str
+    owner: int = 0  # pid of the process that started it
+
+    @property
+    def mine(self) -> bool:
+        """Whether this process started it."""
+        return self.owner == os.getpid()
 
     @property
     def how(self) -> str:
@@ -179,13 +191,15 @@ def start_service(
         status_file=str(status_file),
         started_at=time.time(),
         detached=detach,
+        owner=os.getpid(),
     )
     (_dir() / f"{name}.json").write_text(json.dumps(asdict(service)))
     return service
 
 
-def list_services() -> list[Service]:
-    """Recorded services (records of dead processes are dropped)."""
+def list_services(*, mine: bool = False) -> list[Service]:
+    """Recorded services (records of dead processes are dropped); with
+    ``mine``, only those this process started."""
     # Our own children that died: their exit code says how they ended.
     codes: dict[str, int] = {}
     for name, child in list(_CHILDREN.items()):
@@ -209,25 +223,29 @@ def list_services() -> list[Service]:
     # A process that is not their parent may have recorded their end first.
     for name, code in codes.items():
         _upgrade_end(name, code)
-    return out
+    return [s for s in out if s.mine] if mine else out
 
 
-def ended_services() -> list[EndedService]:
-    """Services that ended without being stopped, newest first."""
+def ended_services(*, mine: bool = False) -> list[EndedService]:
+    """Services that ended without being stopped, newest first; with
+    ``mine``, only those this process started."""
     list_services()  # records the ends of services that died since
     out = []
     for path in _dir().glob("*.ended.json"):
         try:
-            out.append(EndedService(**json.loads(path.read_text())))
+            ended = EndedService(**json.loads(path.read_text()))
         except (OSError, TypeError, json.JSONDecodeError):
             continue
+        if ended.mine or not mine:
+            out.append(ended)
     return sorted(out, key=lambda e: e.ended_at, reverse=True)
 
 
-def forget_ended(name: str | None = None) -> list[EndedService]:
+def forget_ended(name: str | None = None, *, mine: bool = False) -> list[EndedService]:
     """Clear the records of ended services (all, or those whose name
-    contains ``name``); returns them."""
-    gone = [e for e in ended_services() if name is None or name in e.name]
+    contains ``name``; with ``mine``, of those this process started);
+    returns them."""
+    gone = [e for e in ended_services(mine=mine) if name is None or name in e.name]
     for ended in gone:
         (_dir() / f"{ended.name}.ended.json").unlink(missing_ok=True)
     return gone
@@ -248,7 +266,10 @@ def _upgrade_end(name: str, exit_code: int) -> None:
 def _record_end(service: Service, exit_code: int | None) -> None:
     status = service.status() or {}
     states = {s.get("state") for s in status.get("steps", [])}
-    if status.get("stopped") and "failed" not in states and exit_code in (None, 0):
+    if exit_code is None:
+        exit_code = status.get("exit_code")  # what the service said of its end
+    clean = status.get("stopped") and not status.get("failed")
+    if clean and "failed" not in states and exit_code in (None, 0):
         return  # it stopped cleanly (e.g. SIGTERM from elsewhere)
     ended = EndedService(
         name=service.name,
@@ -256,8 +277,11 @@ def _record_end(service: Service, exit_code: int | None) -> None:
         log=service.log,
         ended_at=time.time(),
         exit_code=exit_code,
-        last_state="failed" if "failed" in states else next(iter(states), None),
+        last_state="failed"
+        if "failed" in states or status.get("failed")
+        else next(iter(states), None),
         log_tail=_logs.tail(service.log, lines=8),
+        owner=service.owner,
     )
     (_dir() / f"{service.name}.ended.json").write_text(json.dumps(asdict(ended)))
 

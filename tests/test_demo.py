@@ -231,6 +231,90 @@ def test_demo_headless_writes_executed_notebook_and_report(
     assert took < 120, f"took {took:.0f} s"
 
 
+_WAIT_FOR_WINDOWS = """\
+deadline = time.monotonic() + 40
+def windows_out():
+    return next(s for s in live.status()["steps"] if s["name"] == "per_car")
+while windows_out()["records_out"] == 0:
+    assert time.monotonic() < deadline, f"the Quix step put no records out: {live.status()}"
+    time.sleep(0.5)
+print("quix step out:", windows_out()["records_out"], "late:", windows_out()["late"])
+"""
+
+
+def _quickstart_chain(path: Path) -> Path:
+    """The quickstart without its bounded live views (peek, plot, topics: they
+    only take time here), ending with a check that this run's Quix window
+    step put records out."""
+    quickstart = nbformat.read(  # type: ignore[no-untyped-call]
+        Path(__file__).parents[1] / "notebooks" / "quickstart.ipynb", as_version=4
+    )
+    skipped = ("%stream peek", "%stream plot", "%stream topics")
+    quickstart.cells = [
+        cell
+        for cell in quickstart.cells
+        if cell.cell_type == "code" and not cell.source.startswith(skipped)
+    ] + [nbformat.v4.new_code_cell(_WAIT_FOR_WINDOWS)]
+    nbformat.write(quickstart, path)  # type: ignore[no-untyped-call]
+    return path
+
+
+@pytest.mark.slow
+def test_demo_headless_runs_again_and_again_on_one_state_dir(
+    private_state: Path, tmp_path: Path
+) -> None:
+    """The quickstart's chain (a Polars step, a Quix window step) run headless
+    five times with one state directory: twice on a broker of kit demo's own
+    (a new, empty one each time), then on a broker started by hand, again
+    after that broker was restarted, and after the input topic was deleted
+    and created again. Every run's Quix step puts windows out; its local
+    state is reset where it belongs to a broker that is gone."""
+    notebook = _quickstart_chain(tmp_path / "chain.ipynb")
+    env = _env(tmp_path)
+
+    def headless(run: int) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "kit.cli", "demo", "--headless", "--notebook",
+             str(notebook), "--dir", str(tmp_path / f"out{run}")],
+            capture_output=True, text=True, timeout=240, env=env,
+        )  # fmt: skip
+        assert result.returncode == 0, f"run {run}: " + result.stdout + result.stderr
+        outputs = json.dumps(
+            [c.get("outputs") for c in json.loads(
+                (tmp_path / f"out{run}" / "chain.executed.ipynb").read_text()
+            )["cells"]]
+        )  # fmt: skip
+        assert "quix step out:" in outputs, outputs[-3000:]
+        assert "Traceback" not in outputs and "InvalidChangelogOffset" not in outputs
+        return outputs
+
+    first = headless(1)
+    assert "Local state" not in first
+    assert "Local state of 'kit-live-quix' deleted" in headless(2)
+
+    def kit_broker(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "kit.cli", "broker", *args],
+            check=True, capture_output=True, timeout=60, env=env,
+        )  # fmt: skip
+
+    kit_broker("start")
+    try:
+        assert "Local state of 'kit-live-quix' deleted" in headless(3)
+        kit_broker("stop")
+        kit_broker("start")
+        assert "Local state of 'kit-live-quix' deleted" in headless(4)
+        info = _broker_record(private_state)
+        assert info is not None
+        conn = kit.connect(str(info["address"]))
+        conn.delete_topics(["telemetry"])
+        conn.create_topic("telemetry", partitions=4)
+        fifth = headless(5)  # the Polars step reads the new topic from its start
+        assert "Local state" not in fifth
+    finally:
+        kit_broker("stop")
+
+
 def test_demo_busy_port_is_a_clear_error_and_starts_nothing(
     private_state: Path, tmp_path: Path
 ) -> None:

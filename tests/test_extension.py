@@ -91,9 +91,13 @@ def test_wheel_ships_the_extension_prebuilt(tmp_path: Path) -> None:
     The wheel is built from this tree, then installed without its
     dependencies into a fresh venv that borrows jupyterlab from this
     interpreter, so only the wheel can put the extension in the venv's
-    ``share/jupyter/labextensions``.
+    ``share/jupyter/labextensions``. (It borrows them through a ``.pth``
+    file naming this interpreter's site-packages: ``system_site_packages``
+    would reach the base interpreter's instead, which has no jupyterlab when
+    the tests run in a virtualenv.)
     """
     import sys
+    import sysconfig
     import venv
 
     dist = tmp_path / "dist"
@@ -105,8 +109,16 @@ def test_wheel_ships_the_extension_prebuilt(tmp_path: Path) -> None:
     (wheel,) = dist.glob("jupyter_streamkit-*.whl")
 
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
+    site_packages = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    borrowed = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    (Path(site_packages) / "borrowed.pth").write_text(
+        "\n".join(sorted(borrowed)) + "\n"
+    )
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
         capture_output=True, text=True, timeout=300,

@@ -73,9 +73,16 @@ class LabServer:
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
             f"--ServerApp.open_browser={browser}", f"--LabApp.default_url=/lab/tree/{path}",
+            # No "fetch Jupyter news?" pop-up over the demo, no update check.
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]  # fmt: skip
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             command.append("--allow-root")
+        if curve_available():
+            # Kernels talk to the server encrypted (and ipykernel does not warn
+            # "Kernel is running over TCP without encryption" in the terminal).
+            command.append("--KernelManager.transport_encryption=auto")
         # The token goes by environment, not argv: `ps` would show it.
         env = {**env, "JUPYTER_TOKEN": token, "PYTHONUNBUFFERED": "1"}
         handle: IO[bytes] = log.open("wb")
@@ -195,6 +202,13 @@ def finish(processes: list[Any], *, grace: float) -> None:
     for process in alive:
         with contextlib.suppress(psutil.Error):
             process.kill()
+
+
+def curve_available() -> bool:
+    """Whether pyzmq can encrypt kernel connections (CurveZMQ)."""
+    import zmq
+
+    return bool(zmq.has("curve"))
 
 
 def choose_port(port: int | None) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .._errors import KitError
-from .lab import finish, kernel_tree
+from .lab import curve_available, finish, kernel_tree
 
 __all__ = ["QUICKSTART", "find_notebook", "quickstart_source", "run_headless"]
 
@@ -95,6 +95,22 @@ def find_notebook(
     return root, target
 
 
+def _kernel_manager() -> dict[str, object]:
+    """papermill's kernel manager with encrypted kernel connections, where
+    pyzmq can (and ipykernel does not warn that it runs without)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    if not curve_available():
+        return {}
+
+    class EncryptedKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            self.transport_encryption = "auto"
+
+    return {"kernel_manager_class": EncryptedKernelManager}
+
+
 def run_headless(
     notebook: Path,
     outdir: Path,
@@ -125,7 +141,7 @@ def run_headless(
     try:
         papermill.execute_notebook(
             str(notebook), str(executed), cwd=str(outdir),
-            progress_bar=False, execution_timeout=600,
+            progress_bar=False, execution_timeout=600, **_kernel_manager(),
         )  # fmt: skip
     except papermill.PapermillExecutionError as exc:
         failure = exc

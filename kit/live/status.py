@@ -1,5 +1,6 @@
 """The live status of chains and services: per step records, msg/s, lag,
-DLQ, errors and the guarantee in force."""
+DLQ, late records (dropped by a window they came after), errors and the
+guarantee in force; then the services' notices (a reset of local state)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from .._jobs import Job
 from .table import STYLE
 
-__all__ = ["StatusView", "status_html"]
+__all__ = ["StatusView", "status_html", "status_page"]
 
 
 def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
@@ -19,16 +20,29 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
     if not services and not ended:
         return "<div class='kit-empty'>No chain is running.</div>"
     rows = []
+    notes = []
     for service in services:
         status = service.status() or {"steps": []}
+        notes += [f"{service.name}: {n}" for n in status.get("notices", ())]
+        if not status["steps"]:  # started, no status written yet
+            rows.append(
+                f"<tr><td>{html.escape(service.name)}</td><td></td><td></td>"
+                f"<td>starting (pid {service.pid})</td>" + "<td></td>" * 8 + "</tr>"
+            )
         for s in status["steps"]:
             lag = "?" if s.get("lag") is None else f"{s['lag']:,}"
             err = html.escape(s.get("last_error") or "")
+            late = s.get("late", 0)
+            late_class = (
+                " class='kit-bad' title='records dropped: they came after their window closed'"
+                if late
+                else ""
+            )
             rows.append(
                 f"<tr><td>{html.escape(service.name)}</td><td style='text-align:left'>{html.escape(s['name'])}</td>"
                 f"<td>{s['kind']}</td><td>{html.escape(s['state'])}</td><td>{s['records_in']:,}</td>"
                 f"<td>{s['records_out']:,}</td><td>{s['rate']:,.0f}</td><td>{lag}</td>"
-                f"<td>{s['dlq']:,}</td><td>{s['errors']}</td><td>{s['guarantee']}</td>"
+                f"<td>{s['dlq']:,}</td><td{late_class}>{late:,}</td><td>{s['errors']}</td><td>{s['guarantee']}</td>"
                 f"<td style='text-align:left'>{err}</td></tr>"
             )
     for gone in ended:
@@ -37,7 +51,7 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
             f"<tr class='kit-ended'><td>{html.escape(gone.name)}</td><td></td><td></td>"
             f"<td class='kit-bad'>✖ {html.escape(gone.how)}</td>"
             + "<td></td>"
-            * 7
+            * 8
             + f"<td style='text-align:left' title='{html.escape(gone.log)}'>"
             f"{html.escape(last[0])}</td></tr>"
         )
@@ -53,36 +67,61 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
             "msg/s",
             "lag",
             "DLQ",
+            "late",
             "errors",
             "guarantee",
             "last error",
         )
     )
+    notices = "".join(
+        f"<div class='kit-note'>{html.escape(note)}</div>" for note in notes
+    )
     return (
         STYLE
         + f"<table class='kit-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        + notices
     )
 
 
+def status_page(*, mine: bool) -> str:
+    """:func:`status_html` of the services this process started (``mine``)
+    or of all, with a line saying how many others there are."""
+    from ..process import ended_services, list_services
+
+    services, ended = list_services(), ended_services()
+    if not mine:
+        return status_html(services, ended)
+    own = [s for s in services if s.mine]
+    own_ended = [e for e in ended if e.mine]
+    others = len(services) - len(own) + len(ended) - len(own_ended)
+    page = status_html(own, own_ended)
+    if others:
+        page += (
+            f"<div class='kit-note'>{others} more service(s) started elsewhere "
+            "(another notebook or a shell): <code>%stream status --all</code> "
+            "lists them.</div>"
+        )
+    return page
+
+
 class StatusView(Job):
-    """A widget with :func:`status_html` of the kit's services, redrawn every
-    ``refresh`` seconds until stopped (``%stream stop``)."""
+    """A widget with :func:`status_page`, redrawn every ``refresh`` seconds
+    until stopped (``%stream stop``)."""
 
     kind = "status"
 
-    def __init__(self, *, refresh: float = 1.0) -> None:
+    def __init__(self, *, refresh: float = 1.0, mine: bool = True) -> None:
         import ipywidgets as widgets
 
         super().__init__("status")
         self.refresh = refresh
+        self.mine = mine
         self.table = widgets.HTML()
         self.widget = widgets.VBox([self.table])
         self.draw()
 
     def draw(self) -> None:
-        from ..process import ended_services, list_services
-
-        self.table.value = status_html(list_services(), ended_services())
+        self.table.value = status_page(mine=self.mine)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -153,7 +153,15 @@ class Peek(Job):
         from ..headless import is_headless
 
         if is_headless():  # no frontend: the final state, as static HTML
-            return {"text/html": self.status.value + "<br>" + self.table.value}
+            schema = self.tap.decoder.schema
+            new = f", {len(self._new_fields)} new" if self._new_fields else ""
+            details = (
+                f"<details><summary>Schema: {len(schema)} fields{new}</summary>"
+                f"{self.schema.value}</details>"
+            )
+            return {
+                "text/html": self.status.value + "<br>" + self.table.value + details
+            }
         return self.widget._repr_mimebundle_(**kwargs)
 
     def stop(self, timeout: float = 10.0) -> None:

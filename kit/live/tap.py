@@ -269,20 +269,31 @@ class Tap(Job):
             self._frames.append(frame)
             self._buffered += frame.height
             self._seen += frame.height
-            # Drop whole old batches while the rest still fills the buffer.
-            while self._frames and self._buffered - self._frames[0].height >= self.rows:
-                self._buffered -= self._frames.popleft().height
+            if self._buffered - self._frames[0].height >= self.rows:  # full
+                if len(self.offsets) > 1:
+                    self._keep_newest()
+                else:  # drop whole old batches while the rest fills the buffer
+                    while self._buffered - self._frames[0].height >= self.rows:
+                        self._buffered -= self._frames.popleft().height
             if len(self._frames) > 64:  # many small batches: compact them
-                import polars as pl
-
-                merged = pl.concat(list(self._frames), how="diagonal_relaxed").tail(
-                    self.rows
-                )
-                self._frames = collections.deque([merged])
-                self._buffered = merged.height
+                self._keep_newest()
             self._version += 1
         for listener in list(self._listeners):
             listener(self, frame)
+
+    def _keep_newest(self) -> None:
+        """Keep the newest ``rows`` by record time (call with the lock held).
+
+        Partitions arrive in batches of their own: a batch of one partition
+        must not push the newest records of the others out of the buffer.
+        """
+        import polars as pl
+
+        merged = pl.concat(list(self._frames), how="diagonal_relaxed")
+        if merged.height > self.rows:
+            merged = merged.sort("_timestamp", "_partition", "_offset").tail(self.rows)
+        self._frames = collections.deque([merged])
+        self._buffered = merged.height
 
 
 def _next_positions(frame: pl.DataFrame) -> dict[int, int]:

@@ -56,13 +56,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "status": (
         ".status",
-        "status: running chains (records, msg/s, lag, DLQ, errors, guarantee)",
+        "status [--all]: this kernel's chains (records, msg/s, lag, DLQ, late, errors)",
     ),
     "export": (
         ".export",
         "export OUTDIR [--name N] [--chain STEP ...]: the chain as a service",
     ),
-    "stop": (".stop", "stop [NAME]: stop live views, replays, demos and live chains"),
+    "stop": (
+        ".stop",
+        "stop [NAME] [--all]: stop live views, replays, demos and this kernel's chains",
+    ),
 }
 
 

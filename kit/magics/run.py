@@ -69,8 +69,14 @@ class LiveRun:
         still_since = time.monotonic()
         while True:
             if not self.service.alive:
+                from .. import _logs
+                from ..process import ended_services
+
+                gone = next((e for e in ended_services() if e.name == self.name), None)
+                how = gone.how if gone is not None else "is not running"
                 raise KitError(
-                    f"Live chain {self.name!r} is not running; its log: {self.service.log}."
+                    f"Live chain {self.name!r} {how}; its log ({self.service.log}) "
+                    "ends:\n" + _logs.tail(self.service.log)
                 )
             status = self.status() or {"steps": []}
             steps = status["steps"]
@@ -79,6 +85,12 @@ class LiveRun:
             if counters != last:
                 last, still_since = counters, now
             if now - still_since >= idle and _caught_up(steps, _session.current):
+                for step in steps:
+                    if step.get("late"):
+                        print(
+                            f"Step {step['name']!r} dropped {step['late']:,} late "
+                            "record(s): they came after their window had closed."
+                        )
                 return status
             if now >= deadline:
                 counts = ", ".join(
@@ -162,7 +174,8 @@ def start_live(
     service = start_service(
         folder, name=service_name, connection=connection, detach=detach
     )
-    wait_running(service)
+    for notice in wait_running(service).get("notices", ()):
+        print(notice)
     magics.live[service_name] = ordered
     return LiveRun(service, ordered)
 

@@ -9,10 +9,18 @@ input record yields several outputs (windows of several keys closed by one
 record, hopping windows, ``expand=True``), the second and later are numbered
 ``/1``, ``/2``...: outputs come in the same order when a record is processed
 again, so the identities are the same too.
+
+Records a time window drops because they arrive after it closed ("late")
+are counted in the step's status (``late``): the windows the step defines
+get an ``on_late`` callback that counts them (and calls the step's own
+``on_late``, if it passes one). quixstreams logs the first few of them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .chain import ID_HEADER, Step
@@ -63,7 +71,8 @@ def attach_quix_step(app: Application, step: Step, status: StepStatus) -> None:
         return value
 
     sdf = sdf.update(count_in)
-    sdf = step.func(sdf)
+    with _counting_late(status):
+        sdf = step.func(sdf)
     if sdf is None:
         raise TypeError(
             f"Quix step {step.name!r} must leave a StreamingDataFrame in `sdf`."
@@ -79,6 +88,58 @@ def attach_quix_step(app: Application, step: Step, status: StepStatus) -> None:
     sdf = sdf.set_headers(identity)
     sdf.to_topic(sink)
     status.state = "running"
+
+
+#: The StreamingDataFrame methods that define time windows (they take ``on_late``).
+TIME_WINDOWS = ("tumbling_window", "hopping_window", "sliding_window", "session_window")
+
+#: Late records quixstreams logs per step (the count is in the status).
+LOGGED_LATE = 3
+
+
+@contextlib.contextmanager
+def _counting_late(status: StepStatus) -> Iterator[None]:
+    """While a step's function builds its pipeline, every time window it
+    defines counts its late records in ``status.late``."""
+    from quixstreams.dataframe import StreamingDataFrame
+
+    saved = {name: getattr(StreamingDataFrame, name) for name in TIME_WINDOWS}
+
+    def counting(define: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(define)
+        def window(self: Any, *args: Any, on_late: Any = None, **kwargs: Any) -> Any:
+            return define(self, *args, on_late=_late_counter(status, on_late), **kwargs)
+
+        return window
+
+    for name, define in saved.items():
+        setattr(StreamingDataFrame, name, counting(define))
+    try:
+        yield
+    finally:
+        for name, define in saved.items():
+            setattr(StreamingDataFrame, name, define)
+
+
+def _late_counter(
+    status: StepStatus, on_late: Callable[..., bool] | None
+) -> Callable[..., bool]:
+    """An ``on_late`` callback: counts, then defers to the step's own.
+
+    >>> from kit.runtime.status import StepStatus
+    >>> s = StepStatus("w", "quix", "in", "out", "at-least-once")
+    >>> count = _late_counter(s, None)
+    >>> [count() for _ in range(5)], s.late
+    ([True, True, True, False, False], 5)
+    """
+
+    def late(*args: Any) -> bool:
+        status.late += 1
+        if on_late is not None:
+            return bool(on_late(*args))
+        return status.late <= LOGGED_LATE
+
+    return late
 
 
 class _Numbering:

@@ -7,7 +7,11 @@ and of live runs started from a notebook (the same code).
 * SIGTERM/SIGINT: every step finishes its current batch, commits and the
   process exits 0. A step that fails stops the service with exit code 1.
 * ``KIT_STATUS_FILE``: a JSON status (per step: records, msg/s, lag, DLQ,
-  errors, guarantee) rewritten every second.
+  late records, errors, guarantee; notices such as a reset of local state)
+  rewritten every second; the last one says how the service ended
+  (``stopped``, and ``failed`` with the error, ``exit_code``).
+* Quix steps' local state (``KIT_STATE_DIR_SERVICE``) is checked against the
+  broker before they start (:mod:`.state_guard`).
 * ``KIT_PARENT_PID``: stop when that process ends (a notebook kernel), so a
   live run is never orphaned.
 """
@@ -28,6 +32,7 @@ from .chain import Step
 from .polars_step import PolarsStepRunner
 from .profile import BrokerSettings, settings_from_env
 from .quix_step import attach_quix_step
+from .state_guard import check_state, record_state
 from .status import StepStatus, write_status
 
 __all__ = ["run"]
@@ -64,25 +69,17 @@ def run(
             threading.Thread(target=_guard(runner.run, stop, failures), name=step.name)
         )
     quix_steps = [s for s in steps if s.kind == "quix"]
+    notices: list[str] = []
     app = None
     if quix_steps:
-        state_dir = os.environ.get(
-            "KIT_STATE_DIR_SERVICE", os.path.join(os.getcwd(), "state")
-        )
-        app = settings.application(
-            consumer_group=f"{group}-quix",
-            auto_offset_reset="earliest",
-            state_dir=state_dir,
-            loglevel="WARNING",
-        )
-        for step in quix_steps:
-            attach_quix_step(app, step, statuses[step.name])
+        app = _quix_app(quix_steps, settings, f"{group}-quix", statuses, notices)
 
     status_file = os.environ.get("KIT_STATUS_FILE")
+    extra = {"broker": settings.address, "notices": notices}
     helpers = [
         threading.Thread(
             target=_report,
-            args=(status_file, name, statuses, stop, settings.address),
+            args=(status_file, name, statuses, stop, extra),
             daemon=True,
         )
     ]
@@ -110,21 +107,60 @@ def run(
             pass
     for thread in threads:
         thread.join()
+    error = repr(failures[0]) if failures else None
+    for status in statuses.values():
+        if status.state in ("starting", "running"):
+            # The quixstreams app failed as a whole: each of its steps did.
+            failed = error is not None and status.kind == "quix"
+            status.state = "failed" if failed else "stopped"
+            if failed:
+                status.errors += 1
+                status.last_error = error
     if status_file:
-        for status in statuses.values():
-            if status.state == "running":
-                status.state = "stopped"
         write_status(
             status_file,
             name,
             list(statuses.values()),
             stopped=True,
-            broker=settings.address,
+            failed=error,
+            exit_code=1 if failures else 0,
+            **extra,
         )
     if failures:
-        print(f"kit service {name!r} failed: {failures[0]!r}", file=sys.stderr)
+        print(f"kit service {name!r} failed: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _quix_app(
+    steps: Sequence[Step],
+    settings: BrokerSettings,
+    group: str,
+    statuses: dict[str, StepStatus],
+    notices: list[str],
+) -> Any:
+    """The quixstreams app of ``steps``, on local state checked against this
+    broker (see :mod:`.state_guard`)."""
+    state_dir = os.environ.get(
+        "KIT_STATE_DIR_SERVICE", os.path.join(os.getcwd(), "state")
+    )
+    inputs = [s.input for s in steps]
+    client = settings.client_config()
+    notice = check_state(client, state_dir=state_dir, group=group, inputs=inputs)
+    if notice:
+        notices.append(notice)
+        log.warning(notice)
+    app = settings.application(
+        consumer_group=group,
+        auto_offset_reset="earliest",
+        state_dir=state_dir,
+        loglevel="WARNING",
+    )
+    for step in steps:
+        attach_quix_step(app, step, statuses[step.name])
+    # The steps' topics exist now: the state is this broker's from here on.
+    record_state(client, state_dir=state_dir, group=group, inputs=inputs)
+    return app
 
 
 def _guard(target: Any, stop: threading.Event, failures: list[BaseException]) -> Any:
@@ -146,12 +182,12 @@ def _report(
     name: str,
     statuses: dict[str, StepStatus],
     stop: threading.Event,
-    broker: str | None,
+    extra: dict[str, Any],
 ) -> None:
     while not stop.is_set():
         if path:
             with contextlib.suppress(OSError):
-                write_status(path, name, list(statuses.values()), broker=broker)
+                write_status(path, name, list(statuses.values()), **extra)
         stop.wait(1.0)
 
 

@@ -24,6 +24,7 @@ class StepStatus:
     records_in: int = 0
     records_out: int = 0
     dlq: int = 0
+    late: int = 0  # records a window dropped because they came after it closed
     errors: int = 0
     last_error: str | None = None
     lag: int | None = None

@@ -96,6 +96,7 @@ class ServicesHandler(APIHandler):
             services.append({
                 "name": service.name, "pid": service.pid, "folder": service.folder,
                 "started_at": service.started_at, "steps": status.get("steps", []),
+                "notices": status.get("notices", []),
             })  # fmt: skip
         # Services that ended on their own: how, and the end of their log.
         ended = [

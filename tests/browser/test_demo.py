@@ -8,8 +8,11 @@ shows the rows; the live plot's first points are measured too. Also checks
 that the notebook's ``%stream demo telemetry`` uses kit demo's producer (no
 second producer), and that SIGTERM leaves no process behind.
 
-Screenshots (1280x800) in tests/browser/artifacts: ``demo-notebook.png`` (just
-opened), ``demo-peek.png`` and ``demo-live-plot.png`` (the README's picture).
+Screenshots (1280x800) in tests/browser/artifacts: ``demo-first-open.png``
+(the Streams panel opens by itself the first time), ``demo-notebook.png``
+(just opened), ``demo-peek.png`` and ``demo-live-plot.png`` (the README's
+picture). After Run All: no cell wrote to stderr, and the peek, the plot and
+the chain are still live.
 """
 
 from __future__ import annotations
@@ -87,6 +90,71 @@ _RUN_ALL_JS = """
 () => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }
 """
 
+# Once every code cell has run (the kernel idle after Run All): the number of
+# stderr outputs (pink boxes) and what they say.
+_ALL_RAN_JS = """
+async (timeoutMs) => {
+  const widget = window.jupyterapp.shell.currentWidget;
+  const deadline = Date.now() + timeoutMs;
+  const code = () => widget.content.widgets.filter(c => c.model.type === 'code');
+  for (;;) {
+    const ran = code().every(
+      c => c.model.sharedModel.getSource().trim().startsWith('#') ||
+           c.model.executionCount !== null);
+    if (ran && widget.sessionContext.session?.kernel?.status === 'idle') break;
+    if (Date.now() > deadline) throw new Error('Run All did not finish');
+    await new Promise(resolve => setTimeout(resolve, 100));
+  }
+  const stderr = [];
+  for (const cell of code()) {
+    for (const output of cell.model.outputs.toJSON()) {
+      if (output.output_type === 'stream' && output.name === 'stderr') {
+        stderr.push(String(output.text));
+      }
+    }
+  }
+  return stderr;
+}
+"""
+
+# What the cell whose source starts with ``prefix`` shows (outputs included).
+_CELL_TEXT_JS = """
+(prefix) => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  const cell = notebook.widgets.find(
+    cell => cell.model.sharedModel.getSource().startsWith(prefix));
+  return cell.node.innerText;
+}
+"""
+
+# The newest x (time) the live plot holds.
+_NEWEST_X_JS = """
+() => {
+  let newest = 0;
+  for (const doc of (window.Bokeh?.documents ?? [])) {
+    for (const model of doc.all_models) {
+      if (model.type === 'ColumnDataSource' && '__series' in model.data) {
+        for (const x of (model.data.x ?? [])) newest = Math.max(newest, Number(x));
+      }
+    }
+  }
+  return newest;
+}
+"""
+
+# How many records the peek has seen (its status line: "N seen").
+_SEEN_JS = """
+() => {
+  const notebook = window.jupyterapp.shell.currentWidget;
+  for (const cell of notebook.content.widgets) {
+    if (!cell.model.sharedModel.getSource().startsWith('%stream peek')) continue;
+    const match = cell.node.innerText.match(/([0-9,]+) seen/);
+    if (match) return Number(match[1].replace(/,/g, ''));
+  }
+  return -1;
+}
+"""
+
 # The outputs (as JSON) of the cell whose source starts with ``prefix``.
 _OUTPUT_JS = """
 (prefix) => {
@@ -145,6 +213,9 @@ def test_demo_live_data_within_5_s_of_the_notebook_opening(
         page.wait_for_function("() => !!window.jupyterapp", timeout=60_000)
         page.evaluate(_NOTEBOOK_READY_JS, 60_000)
         opened = time.monotonic()
+        # The Streams panel opens by itself the first time (the README's picture).
+        page.locator("#kit-streams-panel").wait_for(state="visible", timeout=10_000)
+        screenshot(page, "demo-first-open")
         page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
         timings["open"] = opened - clicked
         screenshot(page, "demo-notebook")
@@ -195,6 +266,18 @@ def test_demo_live_data_within_5_s_of_the_notebook_opening(
         page.evaluate(_SCROLL_TO_JS, ["%stream plot", True])
         page.wait_for_timeout(500)
         screenshot(page, "demo-panel-plot")
+
+        # Run All ends with everything still live (no stop cell ran), and no
+        # cell wrote to stderr (a pink box).
+        assert page.evaluate(_ALL_RAN_JS, 120_000) == []
+        seen, newest = page.evaluate(_SEEN_JS), page.evaluate(_NEWEST_X_JS)
+        page.wait_for_timeout(3_000)
+        assert page.evaluate(_SEEN_JS) > seen > 0, "the peek stopped after Run All"
+        assert page.evaluate(_NEWEST_X_JS) > newest, "the plot stopped after Run All"
+        page.evaluate(_SCROLL_TO_JS, ["time.sleep(5)", True])
+        page.wait_for_timeout(1_500)  # the status widget redraws every second
+        status = page.evaluate(_CELL_TEXT_JS, "time.sleep(5)")
+        assert "running" in status and "No chain is running" not in status, status
 
         assert "producer    paused" not in demo.output  # nothing else produced
         assert console_errors(page) == []

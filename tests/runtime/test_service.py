@@ -160,12 +160,25 @@ def test_stream_stop_clears_ended_records(
     from dataclasses import asdict
 
     name = f"gone-{uuid.uuid4().hex[:6]}"
-    record = process.EndedService(name, 1, "x.log", time.time(), 1, "failed", "boom")
-    (process._dir() / f"{name}.ended.json").write_text(json.dumps(asdict(record)))
-    assert name in {e.name for e in process.ended_services()}
+    ours = process.EndedService(
+        name, 1, "x.log", time.time(), 1, "failed", "boom", owner=os.getpid()
+    )
+    theirs = process.EndedService(
+        f"{name}-x", 1, "x.log", time.time(), 1, "failed", "boom", owner=1
+    )
+    for record in (ours, theirs):
+        path = process._dir() / f"{record.name}.ended.json"
+        path.write_text(json.dumps(asdict(record)))
+    assert {name, f"{name}-x"} <= {e.name for e in process.ended_services()}
+    # %stream stop acts on what this kernel started ...
     ip_session.run_line_magic("stream", f"stop {name}")
-    assert f"Cleared ended: {name}" in capsys.readouterr().out
+    assert f"Cleared ended: {name}\n" in capsys.readouterr().out
     assert name not in {e.name for e in process.ended_services()}
+    assert f"{name}-x" in {e.name for e in process.ended_services()}
+    # ... and with --all on what others started too.
+    ip_session.run_line_magic("stream", f"stop {name} --all")
+    assert f"Cleared ended: {name}-x" in capsys.readouterr().out
+    assert f"{name}-x" not in {e.name for e in process.ended_services()}
 
 
 def test_a_service_rides_out_an_embedded_broker_restart(
@@ -236,3 +249,39 @@ def test_a_failed_service_seen_by_another_process_is_recorded(
     assert "gone" not in {s.name for s in process.list_services()}
     ended = [e for e in process.ended_services() if e.name == "gone"]
     assert ended and ended[0].how == "failed" and ended[0].exit_code is None
+
+
+def test_status_and_stop_act_on_this_kernels_services(
+    ip_session: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A service another process started (here: a stand-in process with a
+    record saying so) is left out of %stream status and %stream stop, which
+    say it is there; --all reaches it."""
+    import subprocess
+
+    from kit.live.status import status_page
+
+    name = f"elsewhere-{uuid.uuid4().hex[:6]}"
+    stand_in = subprocess.Popen(["sleep", "60"])
+    record = process.Service(
+        name, stand_in.pid, str(tmp_path), str(tmp_path / "x.log"),
+        str(tmp_path / "x.status.json"), time.time(), owner=1,
+    )  # fmt: skip
+    (process._dir() / f"{name}.json").write_text(json.dumps(record.__dict__))
+    try:
+        mine = status_page(mine=True)
+        assert name not in mine and "started elsewhere" in mine
+        assert "%stream status --all" in mine
+        assert name in status_page(mine=False)
+        ip_session.run_line_magic("stream", f"stop {name}")
+        out = capsys.readouterr().out
+        assert f"Nothing running matches {name!r}." in out
+        assert f"Started elsewhere: {name}" in out and "--all" in out
+        assert stand_in.poll() is None
+        ip_session.run_line_magic("stream", f"stop {name} --all")
+        assert f"Stopped: {name}" in capsys.readouterr().out
+        assert stand_in.wait(10) == -signal.SIGTERM
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+        (process._dir() / f"{name}.json").unlink(missing_ok=True)

@@ -33,6 +33,8 @@ export interface IStepStatus {
   records_in: number;
   records_out: number;
   dlq: number;
+  /** Records a window dropped because they came after it closed. */
+  late?: number;
   errors: number;
   last_error: string | null;
   lag: number | null;
@@ -47,6 +49,8 @@ export interface IServiceInfo {
   folder: string;
   started_at: number;
   steps: IStepStatus[];
+  /** What the service did that its user should know (a reset of local state). */
+  notices?: string[];
 }
 
 /** A service that ended on its own (`ended` in `/kit/api/services`). */
@@ -289,6 +293,9 @@ export function badgeFor(
   if (problems > 0) {
     parts.push(`${formatCount(problems)} to DLQ/errors`);
   }
+  if (step.late) {
+    parts.push(`${formatCount(step.late)} late`);
+  }
   const error = step.errors > 0 || step.state === 'failed';
   return {
     text: parts.join(' · '),
@@ -296,6 +303,7 @@ export function badgeFor(
     title:
       `${kind} ${cell.name}, live in service ${service} (${step.guarantee}): ` +
       `${step.records_in} in, ${step.records_out} out, ${step.dlq} to ${step.input}.dlq` +
+      (step.late ? `, ${step.late} dropped as late` : '') +
       (step.last_error ? `. Last error: ${step.last_error}` : '')
   };
 }

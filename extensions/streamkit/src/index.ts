@@ -9,6 +9,7 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, ToolbarButton } from '@jupyterlab/apputils';
+import { IStateDB } from '@jupyterlab/statedb';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Token } from '@lumino/coreutils';
 
@@ -31,6 +32,9 @@ export namespace CommandIDs {
   export const showPanel = 'kit:show-streams';
 }
 
+/** State key: the Streams panel was opened by itself once already. */
+const FIRST_OPEN = 'jupyter-streamkit:panel-opened';
+
 const modelPlugin: JupyterFrontEndPlugin<StreamsModel> = {
   id: 'jupyter-streamkit:model',
   description: 'Polls the kit server extension while a kit view is visible.',
@@ -44,16 +48,29 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   description: 'The Streams side panel.',
   autoStart: true,
   requires: [IStreamsModel],
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     model: StreamsModel,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    state: IStateDB | null
   ) => {
     const panel = new StreamsPanel(model);
     app.shell.add(panel, 'left', { rank: 650 });
     restorer?.add(panel, panel.id);
+    // The first time JupyterLab runs with the kit (in this workspace), the
+    // panel opens by itself; after that the restored layout decides.
+    if (state) {
+      void Promise.all([app.restored, state.fetch(FIRST_OPEN)]).then(
+        ([, seen]) => {
+          if (!seen) {
+            app.shell.activateById(panel.id);
+            void state.save(FIRST_OPEN, true);
+          }
+        }
+      );
+    }
     app.commands.addCommand(CommandIDs.showPanel, {
       label: 'Show Streams Panel',
       caption: 'Connection, topics and running chains of jupyter-streamkit',

@@ -288,7 +288,7 @@ export class StreamsPanel extends Widget {
           ['step', ''],
           ['msg/s', 'records in per second'],
           ['lag', 'records behind the input'],
-          ['err/dlq', 'errors / records sent to the DLQ']
+          ['err/dlq/late', 'errors / records sent to the DLQ / records a window dropped as late']
         ]);
         const body = el('tbody');
         for (const step of service.steps) {
@@ -313,7 +313,11 @@ export class StreamsPanel extends Widget {
               ),
               el('td', { class: 'kit-num' }, formatRate(step.rate)),
               el('td', { class: 'kit-num' }, formatCount(step.lag)),
-              el('td', { class: 'kit-num' }, `${formatCount(step.errors)}/${formatCount(step.dlq)}`)
+              el(
+                'td',
+                { class: 'kit-num' },
+                `${formatCount(step.errors)}/${formatCount(step.dlq)}/${formatCount(step.late ?? 0)}`
+              )
             )
           );
         }
@@ -323,6 +327,9 @@ export class StreamsPanel extends Widget {
           table,
           el('div', { class: 'kit-service-meta' }, guarantees.join(', '))
         );
+      }
+      for (const notice of service.notices ?? []) {
+        card.append(el('div', { class: 'kit-service-meta kit-service-notice' }, notice));
       }
       section.append(card);
     }
