@@ -143,7 +143,8 @@ class Tap(Job):
         return self._version
 
     def snapshot(self, rows: int | None = None) -> pl.DataFrame:
-        """The newest ``rows`` (default: all buffered) rows, oldest first."""
+        """The newest ``rows`` (default: all buffered) rows, oldest first
+        (by arrival; across several partitions, by record time)."""
         import polars as pl
 
         with self._lock:
@@ -153,7 +154,10 @@ class Tap(Job):
         frame = (
             frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
         )
-        return frame.tail(rows if rows is not None else self.rows)
+        rows = rows if rows is not None else self.rows
+        if len(self.offsets) > 1 and frame.height > rows:
+            frame = frame.sort("_timestamp", "_partition", "_offset")
+        return frame.tail(rows)
 
     def on_batch(self, listener: Callable[[Tap, pl.DataFrame], None]) -> None:
         """Call ``listener(tap, frame)`` from the tap's thread with each new batch."""

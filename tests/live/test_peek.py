@@ -75,3 +75,51 @@ def test_render_table_escapes_html() -> None:
 
     out = render_table(pl.DataFrame({"x": ["<script>"]}))
     assert "<script>" not in out and "&lt;script&gt;" in out
+
+
+def test_headless_peek_shows_schema_and_new_fields(
+    connection: kit.Connection, topic: str, monkeypatch: object
+) -> None:
+    """Run headless, the peek's saved output still holds its schema, with the
+    fields that appeared later marked new."""
+    peek = kit.peek(topic, start="earliest", rows=5, refresh=0.05)
+    try:
+        produce_json(
+            connection, topic, [{"lap": i, "speed": 1.0 * i} for i in range(5)]
+        )
+        _wait(lambda: peek.tap.total == 5)
+        produce_json(connection, topic, [{"lap": 9, "speed": 9.0, "drs": True}])
+        _wait(lambda: "new field" in peek.status.value)
+    finally:
+        peek.stop()
+    monkeypatch.setenv("KIT_HEADLESS", "1")  # type: ignore[attr-defined]
+    html = peek._repr_mimebundle_()["text/html"]
+    assert "6 seen" in html and "kit-table" in html
+    assert "Schema: 3 fields, 1 new" in html
+    assert "drs <span class='kit-new'>new</span>" in html
+
+
+def test_newest_rows_come_from_every_partition(
+    connection: kit.Connection, topic_name: str
+) -> None:
+    """Partitions arrive in batches of their own: the newest rows are the
+    newest by record time across all of them, not the last batch's."""
+    connection.create_topic(topic_name, partitions=3)
+    now = int(time.time() * 1000) - 60_000
+    producer = connection.producer()
+    for i in range(3000):  # times interleave across the partitions
+        producer.produce(
+            topic_name, value=b'{"i": %d}' % i, partition=i % 3, timestamp=now + i
+        )
+    producer.flush(10)
+    peek = kit.peek(topic_name, start="earliest", rows=9, buffer=300, refresh=0.05)
+    try:
+        _wait(lambda: peek.tap.total == 3000)
+        snapshot = peek.tap.snapshot()
+        assert sorted(snapshot["i"].to_list()) == list(range(2700, 3000))
+        _wait(
+            lambda: all(f"<td>{i}</td>" in peek.table.value for i in range(2991, 3000))
+        )
+    finally:
+        peek.stop()
+        connection.delete_topics([topic_name])

@@ -219,5 +219,14 @@ def test_a_failing_quix_step_is_shown_as_failed(
     assert name not in {s.name for s in process.list_services()}
     ended = next(e for e in process.ended_services() if e.name == name)
     assert ended.how == "failed (exit code 1)", ended
+    # ... in the notebook, in `kit status` and in the Streams panel's API.
+    from click.testing import CliRunner
+
+    from kit.cli import main
+    from kit.live.status import status_page
+
+    assert "✖ failed (exit code 1)" in status_page(mine=False)
+    shown = CliRunner().invoke(main, ["status"]).output
+    assert f"{name}  failed (exit code 1) at" in shown and "ZeroDivisionError" in shown
     process.forget_ended(name)
     connection.delete_topics([source, sink])
