@@ -1,11 +1,24 @@
-"""The parity test an export writes: sample input recorded at export time,
-and what the notebook's prototypes produced from it."""
+"""The parity test an export writes: a sample of the raw input records (bad
+ones included), what the notebook's steps make of it, and what the dead-letter
+topics must get.
+
+The sample runs through the same code the service runs: the runtime's
+decoder (schema contract, bad records), each step's function from the code
+generator, ``run_batch`` (records a Polars step fails on become dead letters)
+and the runtime's encoder (the input's shape). The generated
+``test_service.py`` replays the raw records into fresh topics, runs
+``main.py`` and compares what it writes with the expected files: outputs
+(after de-duplication by record identity) and dead letters, record for
+record.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
@@ -14,162 +27,152 @@ if TYPE_CHECKING:
     from .chain.step import CellStep
     from .connection import Connection
 
-__all__ = ["record_samples", "write_parity"]
+__all__ = ["Samples", "record_samples", "write_parity"]
+
+
+@dataclass
+class Samples:
+    """What an export's parity test checks, by topic."""
+
+    #: input topic -> raw records: {"key", "timestamp", "value" | "value_b64"}
+    inputs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: output topic -> the values the steps write (JSON text)
+    outputs: dict[str, list[str]] = field(default_factory=dict)
+    #: dead-letter topic -> the raw values it gets (bytes)
+    dead: dict[str, list[bytes]] = field(default_factory=dict)
+    #: Polars step -> the nested schema of its input's values (schema.json)
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class _Stage:
+    """A step's input as the sample has it: the frame (good records), the raw
+    value of each row, and the values' nested schema."""
+
+    frame: pl.DataFrame
+    raw: list[bytes]
+    shape: dict[str, Any]
 
 
 def record_samples(
     chain: Chain, steps: list[CellStep], *, connection: Connection, rows: int = 1000
-) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
-    """Prototype every step on a fresh snapshot: (inputs by topic, outputs by topic)."""
-    from .chain.prototype import Prototype, run_prototype
+) -> Samples:
+    """Read the newest ``rows`` raw records of the chain's input topics and
+    run ``steps`` on them as the service would."""
+    from .chain.prototype import namespace
+    from .chain.step import ChainError
+    from .io.read import read_messages
+    from .runtime.chain import DLQ_SUFFIX
+    from .runtime.decode import ERROR, Decoder, frame_from_messages
 
-    cache: dict[str, Prototype] = {}
-    inputs: dict[str, pl.DataFrame] = {}
-    outputs: dict[str, pl.DataFrame] = {}
+    samples = Samples()
+    stages: dict[str, _Stage] = {}  # step name -> what it wrote
+    ns = namespace(chain, steps)
     for step in steps:
-        prototype = run_prototype(
-            chain, step, connection=connection, rows=rows, cache=cache
-        )
-        if step.input not in chain.steps:
-            inputs.setdefault(chain.topic_of(step.input), prototype.input)
-        outputs[chain.output_topic(step)] = prototype.output
-    return inputs, outputs
+        upstream = stages.get(step.input)
+        if upstream is None:
+            topic = chain.topic_of(step.input)
+            messages = read_messages(topic, last=rows, connection=connection)
+            samples.inputs.setdefault(topic, [_record(m) for m in messages])
+            decoder = Decoder()
+            frame = frame_from_messages(messages, decoder)
+            bad = frame[ERROR].is_not_null().to_list()
+            values = [m.value() or b"" for m in messages]
+            if step.kind == "polars":
+                dead = samples.dead.setdefault(topic + DLQ_SUFFIX, [])
+                dead.extend(v for v, b in zip(values, bad, strict=True) if b)
+            good = [v for v, b in zip(values, bad, strict=True) if not b]
+            stage = _Stage(
+                frame.filter(~frame[ERROR].is_not_null()).drop(ERROR), good, decoder.raw
+            )
+        else:
+            stage = upstream
+        if step.kind == "polars":
+            samples.schemas[step.name] = stage.shape
+            dlq = samples.dead.setdefault(chain.topic_of(step.input) + DLQ_SUFFIX, [])
+            stages[step.name] = _polars(step, ns, stage, dlq)
+        else:
+            if stage.frame.height == 0:
+                raise ChainError(
+                    f"Step {step.name!r}: its input has no records to sample."
+                )
+            stages[step.name] = _quix(step, ns, stage, connection)
+        samples.outputs[chain.output_topic(step)] = [
+            v.decode() for v in stages[step.name].raw
+        ]
+    return samples
 
 
-def write_parity(
-    out: Path,
-    inputs: dict[str, pl.DataFrame],
-    outputs: dict[str, pl.DataFrame],
-    variables: dict[str, str],
-) -> None:
+def _polars(
+    step: CellStep, ns: dict[str, Any], stage: _Stage, dead: list[bytes]
+) -> _Stage:
+    """Run a Polars step on a stage as the runtime does (the records it fails
+    on go to ``dead``)."""
+    from .chain.prototype import compile_step
+    from .runtime.encode import encode_values, output_schema
+    from .runtime.polars_step import run_batch
+
+    func = compile_step(step, ns)
+    output, failed = run_batch(func, stage.frame)
+    dead.extend(stage.raw[i] for i, _reason in failed)
+    written = [v.encode() for v in encode_values(output, stage.shape)]
+    return _Stage(output, written, output_schema(output.schema, stage.shape))
+
+
+def _quix(
+    step: CellStep, ns: dict[str, Any], stage: _Stage, connection: Connection
+) -> _Stage:
+    from .chain.prototype import _run_quix
+    from .runtime.encode import encode_values
+
+    output, shape = _run_quix(step, ns, stage.frame, stage.shape, connection=connection)
+    return _Stage(output, [v.encode() for v in encode_values(output, shape)], shape)
+
+
+def _record(message: Any) -> dict[str, Any]:
+    """A raw record for the sample file (text where it is, else base64)."""
+    key, value = message.key(), message.value() or b""
+    record: dict[str, Any] = {
+        "key": None if key is None else key.decode(errors="replace"),
+        "timestamp": message.timestamp()[1],
+    }
+    try:
+        record["value"] = value.decode()
+    except UnicodeDecodeError:
+        record["value_b64"] = base64.b64encode(value).decode()
+    return record
+
+
+def write_parity(out: Path, samples: Samples, variables: dict[str, str]) -> None:
     """Write ``parity/`` (JSON Lines) and ``test_service.py`` into ``out``."""
-
     folder = out / "parity"
     folder.mkdir(exist_ok=True)
-    for topic, frame in inputs.items():
-        lines = []
-        fields = [c for c in frame.columns if not c.startswith("_")]
-        stamps = (
-            frame["_timestamp"].dt.epoch("ms").to_list()
-            if "_timestamp" in frame.columns
-            else [None] * frame.height
+    for old in folder.glob("*.jsonl"):
+        old.unlink()
+    for topic, records in samples.inputs.items():
+        (folder / f"input.{variables[topic]}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in records)
         )
-        keys = (
-            frame["_key"].to_list()
-            if "_key" in frame.columns
-            else [None] * frame.height
-        )
-        values = _json_rows(frame, fields)
-        for key, stamp, value in zip(keys, stamps, values, strict=True):
-            lines.append(
-                json.dumps({"key": key, "timestamp": stamp, "value": json.loads(value)})
-            )
-        (folder / f"input.{variables[topic]}.jsonl").write_text("\n".join(lines) + "\n")
-    for topic, frame in outputs.items():
-        fields = [c for c in frame.columns if not c.startswith("_")]
-        encoded = _json_rows(frame, fields)
+    for topic, values in samples.outputs.items():
         (folder / f"expected.{variables[topic]}.jsonl").write_text(
-            "".join(v + "\n" for v in encoded)
+            "".join(v + "\n" for v in values)
         )
-    (out / "test_service.py").write_text(TEST_SERVICE)
+    for topic, raw in samples.dead.items():
+        if not raw:
+            continue
+        name = variables[topic.removesuffix(".dlq")]
+        (folder / f"dead.{name}.jsonl").write_text(
+            "".join(json.dumps(_text_or_b64(v)) + "\n" for v in raw)
+        )
+    (out / "test_service.py").write_text(TEST_TEMPLATE.read_text())
 
 
-def _json_rows(frame: pl.DataFrame, fields: list[str]) -> list[str]:
-    import polars as pl
-
-    if not fields:
-        return ["{}"] * frame.height
-    column = frame.select(pl.struct(fields).struct.json_encode().alias("v"))["v"]
-    rows: list[str] = column.to_list()
-    return rows
-
-
-TEST_SERVICE = '''\
-"""Parity test, generated at export: the service, fed the sample input recorded
-from the notebook, writes what the notebook's prototypes wrote.
-
-Needs a broker: KIT_BROKER=host:port pytest test_service.py
-(KIT_PROFILE=local for a Tansu broker). Topics get fresh names per run.
-"""
-
-import json
-import os
-import subprocess
-import sys
-import time
-import uuid
-from collections import Counter
-from pathlib import Path
-
-import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
-
-HERE = Path(__file__).parent
-PARITY = HERE / "parity"
-
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("KIT_BROKER"), reason="set KIT_BROKER to run the parity test"
-)
-
-
-def _canonical(value):
-    return json.dumps(value, sort_keys=True)
-
-
-def test_service_reproduces_the_notebook(tmp_path):
-    broker = os.environ["KIT_BROKER"]
-    suffix = uuid.uuid4().hex[:8]
-    steps_source = (HERE / "steps.py").read_text()
-    variables = sorted({
-        line.split("topic(")[1].split(",")[0].strip("'\\" ")
-        for line in steps_source.splitlines() if "topic('TOPIC_" in line
-    })
-    topics = {var: f"parity-{var.lower().replace('_', '-')}-{suffix}" for var in variables}
-    admin = AdminClient({"bootstrap.servers": broker})
-    new = [NewTopic(t, 1, 1, config={"retention.ms": "-1", "retention.bytes": "-1"})
-           for t in topics.values()]
-    for future in admin.create_topics(new).values():
-        future.result(30)
-    producer = Producer({"bootstrap.servers": broker})
-    for path in PARITY.glob("input.*.jsonl"):
-        topic = topics[path.name.split(".")[1]]
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            producer.produce(topic, key=record["key"], value=json.dumps(record["value"]),
-                             timestamp=record["timestamp"] or 0)
-    producer.flush(30)
-    env = {**os.environ, **topics, "KIT_GROUP": f"parity-{suffix}",
-           "KIT_STATE_DIR_SERVICE": str(tmp_path / "state")}
-    service = subprocess.Popen([sys.executable, "main.py"], cwd=HERE, env=env)
+def _text_or_b64(value: bytes) -> dict[str, str]:
     try:
-        for path in PARITY.glob("expected.*.jsonl"):
-            expected = Counter(_canonical(json.loads(v)) for v in path.read_text().splitlines())
-            topic = topics[path.name.split(".")[1]]
-            got, seen = Counter(), set()
-            consumer = Consumer({"bootstrap.servers": broker, "group.id": f"check-{suffix}",
-                                 "enable.auto.commit": False})
-            consumer.assign([TopicPartition(topic, 0, 0)])
-            deadline = time.monotonic() + 90
-            while sum(got.values()) < sum(expected.values()) and time.monotonic() < deadline:
-                message = consumer.poll(0.5)
-                if message is None or message.error():
-                    continue
-                identity = dict(message.headers() or []).get("kit-id")
-                if identity is not None and identity in seen:
-                    continue  # a duplicate from an at-least-once replay
-                seen.add(identity)
-                value = json.loads(message.value())
-                got[_canonical({k: v for k, v in value.items() if k in _fields(expected)})] += 1
-            consumer.close()
-            assert got == expected, f"{topic}: service and notebook differ"
-    finally:
-        service.terminate()
-        service.wait(30)
-        admin.delete_topics(list(topics.values()))
+        return {"value": value.decode()}
+    except UnicodeDecodeError:
+        return {"value_b64": base64.b64encode(value).decode()}
 
 
-def _fields(expected):
-    first = next(iter(expected))
-    return set(json.loads(first))
-'''
+#: The generated test: kit/_parity_template.py, a real (linted, typed) file.
+TEST_TEMPLATE = Path(__file__).with_name("_parity_template.py")

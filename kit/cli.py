@@ -502,6 +502,17 @@ def _status_lines(status: dict[str, Any] | None) -> list[str]:
         f"{s['rate']:>8,.0f} msg/s  lag {s['lag'] if s['lag'] is not None else '?':>6}  "
         f"dlq {s['dlq']:>5}  late {s.get('late', 0):>5}  errors {s['errors']}  {s['guarantee']}"
         + (f"\n    last error: {s['last_error']}" if s.get("last_error") else "")
+        + (
+            f"\n    schema: {len(s['new_fields'])} field(s) added since export "
+            f"({', '.join(s['new_fields'])})"
+            if s.get("new_fields")
+            else ""
+        )
+        + (
+            f"\n    schema: {s['conflicts']:,} type conflict(s) (dead letters)"
+            if s.get("conflicts")
+            else ""
+        )
         for s in status["steps"]
     ]
     return lines + [f"  notice: {n}" for n in status.get("notices", ())]

@@ -19,10 +19,11 @@ import importlib.metadata
 import re
 import shutil
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ._parity import Samples
 from .chain.capture import Chain
 from .chain.step import CellStep, ChainError, step_function_source
 
@@ -49,16 +50,19 @@ def export_chain(
     steps: Iterable[str] | None = None,
     source: str = "a notebook",
     topics: Iterable[str] | None = None,
-    samples: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    samples: Samples | None = None,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
     replicas: int = 1,
     pipeline: bool = False,
 ) -> Path:
     """Write the service for ``steps`` (default: all) of ``chain`` to ``outdir``.
 
     Args:
-        samples: (sample input frames by topic, prototype output frames by
-            topic), from :func:`kit._parity.record_samples`; with them the
-            folder gets a parity test (``test_service.py`` + ``parity/``).
+        samples: from :func:`kit._parity.record_samples`; with them the
+            folder gets a parity test (``test_service.py`` + ``parity/``)
+            and each Polars step's input schema (``schema.json``).
+        schemas: step name -> the nested schema of its input's values (for
+            ``schema.json`` without samples: a live run's prototypes).
         replicas: the replica count written to app.yaml / quix.yaml.
         pipeline: also write a ``quix.yaml`` pipeline entry.
     """
@@ -97,8 +101,39 @@ def export_chain(
         from ._parity import write_parity
 
         variables = {t: topic_variable(t) for t in [*inputs, *outputs]}
-        write_parity(out, samples[0], samples[1], variables)
+        write_parity(out, samples, variables)
+        schemas = {**samples.schemas, **(schemas or {})}
+    _write_schemas(out, ordered, schemas or {})
     return out
+
+
+def _write_schemas(
+    out: Path, steps: list[CellStep], schemas: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """``schema.json``: each Polars step's input schema, as the notebook saw
+    it; the service's decoders start from it (every batch, the first after a
+    restart included, has these fields)."""
+    import json
+
+    from .runtime.schema import schema_to_json
+
+    known = {
+        s.name: {"input": s.input, "fields": schema_to_json(schemas[s.name])}
+        for s in steps
+        if s.kind == "polars" and schemas.get(s.name)
+    }
+    path = out / "schema.json"
+    if not known:
+        path.unlink(missing_ok=True)
+        return
+    doc = {
+        "about": "The fields (and their types) of each Polars step's input, as the "
+        "notebook saw them: every batch the step gets has them. New fields are "
+        "added as they appear; a value of another type is a bad record (dead "
+        "letter). Edit it to change the contract.",
+        "steps": known,
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
 
 
 def _topics(chain: Chain, steps: list[CellStep]) -> tuple[list[str], list[str]]:
@@ -125,7 +160,9 @@ def _steps_py(
         # The service ships the runtime as kit_runtime (no kit installed).
         lines = [line.replace("kit.runtime", "kit_runtime") for line in imports]
         parts.append("\n".join(lines) + "\n")
-    parts.append("from kit_runtime.chain import Step\n")
+    parts.append(
+        "from kit_runtime.chain import Step\nfrom kit_runtime.schema import load_schemas\n"
+    )
     for helper_name, helper in chain.helpers.items():
         parts.append(f"# --- %%stream helpers ({helper_name}) ---\n{helper.strip()}\n")
     for step in steps:
@@ -137,6 +174,10 @@ def _steps_py(
         "def topic(variable: str, default: str) -> str:\n"
         "    return os.environ.get(variable) or default\n"
     )
+    parts.append(
+        "# Each Polars step's input schema as the notebook saw it (schema.json).\n"
+        "SCHEMAS = load_schemas(os.path.join(os.path.dirname(__file__), 'schema.json'))\n"
+    )
     rows = []
     for step in steps:
         src, dst = chain.topic_of(step.input), chain.output_topic(step)
@@ -145,7 +186,13 @@ def _steps_py(
             f"    Step(\n        {step.name!r},\n        {step.kind!r},\n"
             f"        topic({topic_variable(src)!r}, {src!r}),\n"
             f"        topic({topic_variable(dst)!r}, {dst!r}),\n"
-            f"        {func},\n    ),"
+            f"        {func},\n"
+            + (
+                f"        schema=SCHEMAS.get({step.name!r}),\n"
+                if step.kind == "polars"
+                else ""
+            )
+            + "    ),"
         )
     parts.append("STEPS = [\n" + "\n".join(rows) + "\n]\n")
     # The service ships the runtime as kit_runtime (the kit is not installed).
@@ -195,6 +242,12 @@ def _requirements(imports: list[str]) -> str:
             lines.append(f"{dist}=={importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:
             continue
+    try:  # what the service's README runs its parity test with
+        lines.append(
+            f"pytest=={importlib.metadata.version('pytest')}  # test_service.py"
+        )
+    except importlib.metadata.PackageNotFoundError:
+        lines.append("pytest  # test_service.py")
     return "\n".join(lines) + "\n"
 
 

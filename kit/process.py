@@ -134,16 +134,11 @@ def _dir() -> Path:
 
 def service_env(connection: Connection, *, name: str, parent: bool) -> dict[str, str]:
     """Environment for a service process on ``connection``."""
-    env = dict(os.environ)
-    settings = connection.settings
-    if settings.profile == "quix":
-        env["Quix__Sdk__Token"] = settings.quix_sdk_token or ""
-    else:
-        env["KIT_BROKER"] = settings.address or ""
-    env["KIT_PROFILE"] = settings.profile
-    env["KIT_TRANSACTIONS"] = "1" if settings.transactions else "0"
-    for key, value in settings.security.items():
-        env["KIT_" + key.upper().replace(".", "_")] = value
+    from .runtime.profile import SECURITY_ENV, settings_to_env
+
+    env = {k: v for k, v in os.environ.items() if k not in SECURITY_ENV}
+    env.pop("KIT_CLIENT_CONFIG", None)
+    env.update(settings_to_env(connection.settings))
     env["KIT_GROUP"] = f"kit-{name}"
     env["PYTHONUNBUFFERED"] = "1"
     if parent:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .step import CellStep, ChainError, step_function_ast
@@ -28,12 +28,20 @@ __all__ = ["Prototype", "namespace", "run_prototype"]
 
 @dataclass
 class Prototype:
-    """The result of running a step on a snapshot."""
+    """The result of running a step on a snapshot.
+
+    ``input_schema`` is the nested schema of the input's values (what the
+    live step's decoder starts from: an export's ``schema.json``);
+    ``output_schema`` that of what the step writes (a downstream step's
+    input schema).
+    """
 
     step: str
     input: pl.DataFrame
     output: pl.DataFrame
     seconds: float
+    input_schema: dict[str, Any] = field(default_factory=dict)
+    output_schema: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         if self.input.height == 0:
@@ -63,7 +71,9 @@ def namespace(chain: Chain, steps: list[CellStep]) -> dict[str, Any]:
 
 
 def compile_step(step: CellStep, ns: dict[str, Any]) -> Any:
-    """The step's function, compiled so tracebacks name the cell's lines."""
+    """The step's function, compiled from the very source an export writes
+    (:func:`~kit.chain.step.step_function_source`), with the cell's line
+    numbers so tracebacks name the cell's lines."""
     code = compile(step_function_ast(step), f"<%%stream {step.name}>", "exec")
     exec(code, ns)
     return ns[_func_name(step)]
@@ -102,14 +112,16 @@ def run_prototype(
     cache: dict[str, Prototype],
 ) -> Prototype:
     """Run ``step`` on a snapshot of its input; upstream prototypes first."""
-    frame = _input_frame(chain, step, connection=connection, rows=rows, cache=cache)
+    frame, shape = _input_frame(
+        chain, step, connection=connection, rows=rows, cache=cache
+    )
     ns = namespace(chain, chain.ordered([step.name]))
     started = time.perf_counter()
     if frame.height == 0:
         # Nothing to run on yet (an empty topic, or an upstream prototype that
         # output nothing): the input has no value columns a step could use.
         compile_step(step, ns)  # syntax errors still show at once
-        output = frame.clear()
+        output, written = frame.clear(), dict(shape)
     elif step.kind == "polars":
         func = compile_step(step, ns)
         try:
@@ -123,8 +135,13 @@ def run_prototype(
         except TypeError as exc:
             raise ChainError(f"Cell {step.name!r}: {exc}.") from None
     else:
-        output = _run_quix(step, ns, frame, connection=connection)
-    prototype = Prototype(step.name, frame, output, time.perf_counter() - started)
+        output, written = _run_quix(step, ns, frame, shape, connection=connection)
+    if step.kind == "polars":
+        from ..runtime.encode import output_schema
+
+        written = output_schema(output.schema, shape)
+    took = time.perf_counter() - started
+    prototype = Prototype(step.name, frame, output, took, shape, written)
     cache[step.name] = prototype
     return prototype
 
@@ -136,90 +153,113 @@ def _input_frame(
     connection: Connection,
     rows: int,
     cache: dict[str, Prototype],
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The snapshot a step runs on, and its values' nested schema."""
     upstream = chain.steps.get(step.input)
     if upstream is not None:
         if upstream.name not in cache:
             run_prototype(
                 chain, upstream, connection=connection, rows=rows, cache=cache
             )
-        return cache[upstream.name].output
-    from ..io.read import read
+        return cache[upstream.name].output, cache[upstream.name].output_schema
+    from ..io.read import read_decoded
 
-    return read(step.input, last=rows, connection=connection, progress=False, idle=2.0)
+    frame, decoder = read_decoded(
+        step.input, last=rows, connection=connection, progress=False, idle=2.0
+    )
+    return frame, decoder.raw
 
 
 def _run_quix(
-    step: CellStep, ns: dict[str, Any], frame: pl.DataFrame, *, connection: Connection
-) -> pl.DataFrame:
-    """Run a Quix step's pipeline over the snapshot (a temporary topic)."""
+    step: CellStep,
+    ns: dict[str, Any],
+    frame: pl.DataFrame,
+    shape: dict[str, Any],
+    *,
+    connection: Connection,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Run a Quix step's pipeline over the snapshot (a temporary topic, which
+    gets the records as the live input has them: in the input's shape).
+
+    Returns its outputs as a step downstream gets them live (decoded like
+    ``kit.read`` decodes them), and their nested schema.
+    """
+    import tempfile
+
     import polars as pl
 
-    from ..io.replay import replay
+    from ..runtime.encode import encode_rows
 
     func = compile_step(step, ns)
     topic = f"__kit_proto_{step.name}_{uuid.uuid4().hex[:8]}"
     connection.create_topic(topic, partitions=1)
     try:
-        replay(frame, topic, speed=None, keep_timestamps="_timestamp" in frame.columns,
-               progress=False, connection=connection).wait(60)  # fmt: skip
-        app = connection.application(
-            consumer_group=f"{topic}-group",
-            auto_offset_reset="earliest",
-            loglevel="WARNING",
-            use_changelog_topics=False,
-            state_dir=f"/tmp/{topic}-state",
+        values, keys, stamps, _ids = encode_rows(
+            frame, source=topic, batch_tag="p", shape=shape
         )
-        sdf = app.dataframe(
-            app.topic(topic, value_deserializer="json", key_deserializer="str")
-        )
-        try:
-            sdf = func(sdf)
-        except Exception as exc:
-            raise cell_error(step, exc) from None
-        rows = app.run(timeout=2.0, collect=True, metadata=True)
+        producer = connection.producer()
+        for value, key, stamp in zip(values, keys, stamps, strict=True):
+            producer.produce(topic, value.encode(), key, 0, timestamp=stamp)
+        producer.flush(30)
+        with tempfile.TemporaryDirectory(prefix="kit-proto-") as state:
+            app = connection.application(
+                consumer_group=f"{topic}-group",
+                auto_offset_reset="earliest",
+                loglevel="WARNING",
+                use_changelog_topics=False,
+                state_dir=state,
+            )
+            sdf = app.dataframe(
+                app.topic(topic, value_deserializer="json", key_deserializer="str")
+            )
+            try:
+                sdf = func(sdf)
+            except Exception as exc:
+                raise cell_error(step, exc) from None
+            rows = app.run(timeout=2.0, collect=True, metadata=True)
     finally:
         connection.delete_topics([topic])
     if not rows:
-        return pl.DataFrame()
-    rows = _as_written(step, rows)
-    out = pl.from_dicts(rows, infer_schema_length=None, strict=False)
-    out = out.rename(
-        {
-            c: f"_{c}"
-            for c in ("key", "timestamp", "offset", "partition", "topic")
-            if f"_{c}" not in out.columns
-            and c in out.columns
-            and c not in frame.columns
-        }
-    )
-    # The columns a step downstream gets live (as kit.read gives them): the
-    # temporary topic's name and the headers are not among them.
-    out = out.drop("_topic", "_headers", strict=False)
-    if "_timestamp" in out.columns and out["_timestamp"].dtype.is_integer():
-        stamps = pl.from_epoch("_timestamp", time_unit="ms").cast(pl.Datetime("ms"))
-        out = out.with_columns(stamps.dt.replace_time_zone("UTC"))
-    return out
+        return pl.DataFrame(), {}
+    return _as_read(step, rows)
 
 
-def _as_written(step: CellStep, rows: list[Any]) -> list[Any]:
-    """The rows as the live run writes them (JSON there and back), so a value
-    it could not write fails here, naming the cell, and not in the live run."""
-    import orjson
+def _as_read(step: CellStep, rows: list[Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Collected outputs as ``kit.read`` of the live output gives them: the
+    values as written (JSON), decoded and flattened, after the metadata."""
+    import polars as pl
 
-    from ..runtime.quix_step import json_dumps
+    from ..runtime.decode import ERROR, Decoder
 
     meta = ("_key", "_timestamp", "_headers", "_topic", "_partition", "_offset")
+    written = _as_written(
+        step, [{k: v for k, v in r.items() if k not in meta} for r in rows]
+    )
+    decoder = Decoder()
+    values = decoder.decode([v.encode() for v in written]).drop(ERROR)
+    stamps = [r.get("_timestamp") for r in rows]
+    out = pl.DataFrame(
+        {
+            "_key": pl.Series([r.get("_key") for r in rows], dtype=pl.String),
+            "_timestamp": pl.Series(stamps, dtype=pl.Int64).cast(
+                pl.Datetime("ms", "UTC")
+            ),
+            "_partition": pl.Series(
+                [r.get("_partition") for r in rows], dtype=pl.Int32
+            ),
+            "_offset": pl.Series([r.get("_offset") for r in rows], dtype=pl.Int64),
+        }
+    )
+    return pl.concat([out, values], how="horizontal"), decoder.raw
+
+
+def _as_written(step: CellStep, values: list[Any]) -> list[str]:
+    """The values as the live run writes them (its JSON), so a value it could
+    not write fails here, naming the cell, and not in the live run."""
+    from ..runtime.quix_step import json_dumps
+
     try:
-        return [
-            {
-                **{k: row[k] for k in meta if k in row},
-                **orjson.loads(
-                    json_dumps({k: v for k, v in row.items() if k not in meta})
-                ),
-            }
-            for row in rows
-        ]
+        return [json_dumps(value).decode() for value in values]
     except TypeError as exc:
         raise ChainError(
             f"Cell {step.name!r} outputs a value JSON cannot hold ({exc}), so the live "

@@ -18,7 +18,6 @@ A Quix step's body works on ``sdf`` and the function returns ``sdf``.
 from __future__ import annotations
 
 import ast
-import textwrap
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -73,44 +72,37 @@ class CellStep:
         return body
 
 
-def step_function_ast(step: CellStep) -> ast.Module:
-    """A module defining the step's function, with the cell's line numbers
-    (so tracebacks point at lines of the cell)."""
-    func = ast.FunctionDef(
-        name=_identifier(step.name),
-        args=ast.arguments(
-            posonlyargs=[],
-            args=[ast.arg(arg=step.argument)],
-            kwonlyargs=[],
-            kw_defaults=[],
-            defaults=[],
-        ),
-        body=step.body_ast(),
-        decorator_list=[],
-        returns=None,
-    )
-    if hasattr(ast, "TypeVar"):  # Python 3.12+ requires the field
-        func.type_params = []  # type: ignore[attr-defined,unused-ignore]
-    func.lineno, func.col_offset = 1, 0
-    module = ast.Module(body=[func], type_ignores=[])
-    return ast.fix_missing_locations(module)
+#: Lines of a step's function before the cell's first line: ``def`` and docstring.
+HEADER_LINES = 2
 
 
 def step_function_source(step: CellStep) -> str:
-    """Readable source of the step's function (for exported ``steps.py``)."""
-    body = step.body_ast()
-    lines = step.source.rstrip().splitlines() or ["pass"]
+    '''The step's function: the one piece of code prototypes, live runs and
+    exported services all run (``steps.py`` holds it as it is).
+
+    The cell's lines stay as written, indented (except inside multi-line
+    strings, whose text must not change); ``return`` goes in front of the
+    last statement when it is an expression (a Polars step), wherever it
+    starts (after a semicolon, over several lines), else ``return df``
+    (``return sdf``) ends the body.
+
+    >>> step = CellStep("s", "polars", "t", None, 'n = 2; df.head(n)  # first rows')
+    >>> print(step_function_source(step))
+    def s(df: pl.DataFrame) -> pl.DataFrame:
+        """%%stream s"""
+        n = 2; return df.head(n)  # first rows
+    <BLANKLINE>
+    '''
+    body = step.body_ast()  # also: a syntax error becomes a ChainError
+    lines = (step.source or "pass").splitlines() or ["pass"]
     last = body[-1]
-    if (
-        isinstance(last, ast.Return)
-        and step.kind == "polars"
-        and _ends_with_expression(step)
-    ):
-        start = last.lineno - 1
-        lines[start] = _prefix_return(lines[start])
-        text = "\n".join(lines)
+    if step.kind == "polars" and _ends_with_expression(step):
+        row, col = last.lineno - 1, last.col_offset  # col: in UTF-8 bytes
+        raw = lines[row].encode()
+        lines[row] = (raw[:col] + b"return " + raw[col:]).decode()
+        tail: list[str] = []
     else:
-        text = "\n".join(lines) + f"\nreturn {step.argument}"
+        tail = [f"return {step.argument}"]
     annotation = (
         "(df: pl.DataFrame) -> pl.DataFrame"
         if step.kind == "polars"
@@ -118,17 +110,54 @@ def step_function_source(step: CellStep) -> str:
     )
     header = f"def {_identifier(step.name)}{annotation}:\n"
     doc = f'    """{step.cell_line or "%%stream " + step.name}"""\n'
-    return header + doc + textwrap.indent(text, "    ") + "\n"
+    inside = _string_continuations(step.source or "pass")
+    indented = [
+        line if (i + 1) in inside or not line.strip() else "    " + line
+        for i, line in enumerate(lines)
+    ]
+    return header + doc + "\n".join(indented + ["    " + t for t in tail]) + "\n"
+
+
+def step_function_ast(step: CellStep) -> ast.Module:
+    """:func:`step_function_source` parsed, with the body on the cell's line
+    numbers (so tracebacks and errors point at lines of the cell)."""
+    module = ast.parse(step_function_source(step), filename=f"<%%stream {step.name}>")
+    func = module.body[0]
+    assert isinstance(func, ast.FunctionDef)
+    for node in func.body[1:]:  # after the docstring
+        ast.increment_lineno(node, -HEADER_LINES)
+    return module
+
+
+def _string_continuations(source: str) -> set[int]:
+    """Line numbers (1-based) inside a multi-line string, after its first.
+
+    >>> sorted(_string_continuations("x = '''a\\nb\\nc'''\\ny = 1"))
+    [2, 3]
+    """
+    import io
+    import tokenize
+
+    inside: set[int] = set()
+    fstring_start = getattr(tokenize, "FSTRING_START", None)  # Python 3.12+
+    fstring_end = getattr(tokenize, "FSTRING_END", None)
+    opened: list[int] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING:
+                inside.update(range(token.start[0] + 1, token.end[0] + 1))
+            elif token.type == fstring_start:
+                opened.append(token.start[0])
+            elif token.type == fstring_end and opened:
+                inside.update(range(opened.pop() + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return inside
 
 
 def _ends_with_expression(step: CellStep) -> bool:
     module = ast.parse(step.source or "pass")
     return bool(module.body) and isinstance(module.body[-1], ast.Expr)
-
-
-def _prefix_return(line: str) -> str:
-    stripped = line.lstrip()
-    return line[: len(line) - len(stripped)] + "return " + stripped
 
 
 def _identifier(name: str) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterator
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _session
 from .._errors import KitError
@@ -81,6 +82,30 @@ def read(
     >>> df = kit.read("telemetry", last=1000)                # doctest: +SKIP
     >>> df = kit.read("telemetry", since="-5m", limit=10)    # doctest: +SKIP
     """
+    frame, _decoder = read_decoded(
+        topic, last=last, since=since, until=until, limit=limit, errors=errors,
+        format=format, idle=idle, progress=progress, dedupe=dedupe,
+        connection=connection,
+    )  # fmt: skip
+    return frame
+
+
+def read_decoded(
+    topic: str,
+    *,
+    last: int | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    limit: int | None = None,
+    errors: Errors = "skip",
+    format: str = "json",
+    idle: float = 5.0,
+    progress: bool | None = None,
+    dedupe: bool = False,
+    connection: Connection | None = None,
+) -> tuple[pl.DataFrame, Decoder]:
+    """:func:`read`, and the decoder that read it (its schema: the values'
+    nested schema, for the step that reads this topic live)."""
     import polars as pl
 
     if errors not in ERRORS:
@@ -91,31 +116,11 @@ def read(
     if last is not None and (since is not None or limit is not None):
         raise ValueError("last= reads the newest records; combine it with until= only.")
     conn = _session.current(connection)
-    parts = partitions(conn, topic)
-    bounds = conn.offsets({topic: parts})
     since_ms = None if since is None else to_epoch_ms(since)
     until_ms = None if until is None else to_epoch_ms(until)
-    # A short fetch wait for the time search: each step reads one record, and
-    # Tansu holds every fetch for fetch.wait.max.ms (0.4 s a step measured).
-    seeker = conn.consumer(enable_auto_commit=False, fetch_wait_max_ms=5)
-    seek = time_seeker(conn, topic, seeker)
-    ranges: dict[int, tuple[int, int]] = {}
-    try:
-        for p in parts:
-            low, end = bounds[(topic, p)]
-            start = low
-            if since_ms is not None and end > low:
-                start = seek(p, low, end, since_ms)
-            if until_ms is not None and end > start:
-                end = seek(p, start, end, until_ms)
-            if last is not None:
-                start = max(start, end - last)
-            if limit is not None:
-                end = min(end, start + limit)
-            if end > start:
-                ranges[p] = (start, end)
-    finally:
-        seeker.close()
+    ranges = _ranges(
+        conn, topic, last=last, limit=limit, since_ms=since_ms, until_ms=until_ms
+    )
     decoder = Decoder(format=format)
     frames = _consume(
         conn, topic, ranges, decoder, idle=idle, progress=progress, ids=dedupe
@@ -147,12 +152,68 @@ def read(
                 f"Skipped {bad.height} bad record(s) of {topic!r}; the last: "
                 f"{bad['_error'][-1]}. Use errors='collect' to see them.",
                 KitWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             frame = frame.filter(pl.col("_error").is_null())
     if errors != "collect":
         frame = frame.drop("_error")
-    return frame
+    return frame, decoder
+
+
+def _ranges(
+    conn: Connection,
+    topic: str,
+    *,
+    last: int | None,
+    limit: int | None,
+    since_ms: int | None,
+    until_ms: int | None,
+) -> dict[int, tuple[int, int]]:
+    """Partition -> (first offset, end offset) of the records to read."""
+    parts = partitions(conn, topic)
+    bounds = conn.offsets({topic: parts})
+    # A short fetch wait for the time search: each step reads one record, and
+    # Tansu holds every fetch for fetch.wait.max.ms (0.4 s a step measured).
+    seeker = conn.consumer(enable_auto_commit=False, fetch_wait_max_ms=5)
+    seek = time_seeker(conn, topic, seeker)
+    ranges: dict[int, tuple[int, int]] = {}
+    try:
+        for p in parts:
+            low, end = bounds[(topic, p)]
+            start = low
+            if since_ms is not None and end > low:
+                start = seek(p, low, end, since_ms)
+            if until_ms is not None and end > start:
+                end = seek(p, start, end, until_ms)
+            if last is not None:
+                start = max(start, end - last)
+            if limit is not None:
+                end = min(end, start + limit)
+            if end > start:
+                ranges[p] = (start, end)
+    finally:
+        seeker.close()
+    return ranges
+
+
+def read_messages(
+    topic: str,
+    *,
+    last: int,
+    idle: float = 2.0,
+    connection: Connection | None = None,
+) -> list[Any]:
+    """The newest ``last`` records of ``topic`` as confluent-kafka messages
+    (raw: keys, values, timestamps, headers), oldest first by time."""
+    conn = _session.current(connection)
+    ranges = _ranges(conn, topic, last=last, limit=None, since_ms=None, until_ms=None)
+    messages = [
+        m
+        for batch in _batches(conn, topic, ranges, idle=idle, progress=False)
+        for m in batch
+    ]
+    messages.sort(key=lambda m: (m.timestamp()[1], m.partition(), m.offset()))
+    return messages[-last:] if last else []
 
 
 def _empty() -> pl.DataFrame:
@@ -179,11 +240,26 @@ def _consume(
     progress: bool | None,
     ids: bool = False,
 ) -> list[pl.DataFrame]:
+    return [
+        frame_from_messages(batch, decoder, ids=ids)
+        for batch in _batches(conn, topic, ranges, idle=idle, progress=progress)
+    ]
+
+
+def _batches(
+    conn: Connection,
+    topic: str,
+    ranges: dict[int, tuple[int, int]],
+    *,
+    idle: float,
+    progress: bool | None,
+) -> Iterator[list[Any]]:
+    """The records of ``ranges``, a batch of messages at a time."""
     from confluent_kafka import TopicPartition
     from tqdm.auto import tqdm
 
     if not ranges:
-        return []
+        return
     total = sum(end - start for start, end in ranges.values())
     consumer = conn.consumer(
         enable_auto_commit=False,
@@ -194,7 +270,6 @@ def _consume(
         [TopicPartition(topic, p, start) for p, (start, _) in ranges.items()]
     )
     pending = {p: end for p, (_, end) in ranges.items()}
-    frames: list[pl.DataFrame] = []
     bar = tqdm(
         total=total,
         unit="rec",
@@ -226,7 +301,7 @@ def _consume(
                     pending.pop(p)
                     consumer.incremental_unassign([TopicPartition(topic, p)])
             if batch:
-                frames.append(frame_from_messages(batch, decoder, ids=ids))
+                yield batch
                 bar.update(len(batch))
                 last_record = time.monotonic()
             elif time.monotonic() - last_record > idle:
@@ -235,10 +310,9 @@ def _consume(
                     f"Stopped reading {topic!r} after {idle:g} s without records; "
                     f"{missing} partition(s) ended before their measured end.",
                     KitWarning,
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 break
     finally:
         bar.close()
         consumer.close()
-    return frames

@@ -1,6 +1,7 @@
 """The live status of chains and services: per step records, msg/s, lag,
-DLQ, late records (dropped by a window they came after), errors and the
-guarantee in force; then the services' notices (a reset of local state)."""
+DLQ, late records (dropped by a window they came after), schema drift (fields
+added to the input since export, type conflicts), errors and the guarantee
+in force; then the services' notices (a reset of local state)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
         if not status["steps"]:  # started, no status written yet
             rows.append(
                 f"<tr><td>{html.escape(service.name)}</td><td></td><td></td>"
-                f"<td>starting (pid {service.pid})</td>" + "<td></td>" * 8 + "</tr>"
+                f"<td>starting (pid {service.pid})</td>" + "<td></td>" * 9 + "</tr>"
             )
         for s in status["steps"]:
             lag = "?" if s.get("lag") is None else f"{s['lag']:,}"
             err = html.escape(s.get("last_error") or "")
             late = s.get("late", 0)
+            drift = _drift(s)
             late_class = (
                 " class='kit-bad' title='records dropped: they came after their window closed'"
                 if late
@@ -42,7 +44,9 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
                 f"<tr><td>{html.escape(service.name)}</td><td style='text-align:left'>{html.escape(s['name'])}</td>"
                 f"<td>{s['kind']}</td><td>{html.escape(s['state'])}</td><td>{s['records_in']:,}</td>"
                 f"<td>{s['records_out']:,}</td><td>{s['rate']:,.0f}</td><td>{lag}</td>"
-                f"<td>{s['dlq']:,}</td><td{late_class}>{late:,}</td><td>{s['errors']}</td><td>{s['guarantee']}</td>"
+                f"<td>{s['dlq']:,}</td><td{late_class}>{late:,}</td>"
+                f"<td title='{html.escape(', '.join(s.get('new_fields') or []))}'>{html.escape(drift)}</td>"
+                f"<td>{s['errors']}</td><td>{s['guarantee']}</td>"
                 f"<td style='text-align:left'>{err}</td></tr>"
             )
     for gone in ended:
@@ -51,7 +55,7 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
             f"<tr class='kit-ended'><td>{html.escape(gone.name)}</td><td></td><td></td>"
             f"<td class='kit-bad'>✖ {html.escape(gone.how)}</td>"
             + "<td></td>"
-            * 8
+            * 9
             + f"<td style='text-align:left' title='{html.escape(gone.log)}'>"
             f"{html.escape(last[0])}</td></tr>"
         )
@@ -68,6 +72,7 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
             "lag",
             "DLQ",
             "late",
+            "schema",
             "errors",
             "guarantee",
             "last error",
@@ -81,6 +86,24 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
         + f"<table class='kit-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         + notices
     )
+
+
+def _drift(step: dict[str, Any]) -> str:
+    """How the step's input schema moved since export, in a few words.
+
+    >>> _drift({"new_fields": ["drs", "tyre.age"], "conflicts": 3})
+    '+2 fields · 3 conflicts'
+    >>> _drift({})
+    ''
+    """
+    parts = []
+    added = step.get("new_fields") or []
+    if added:
+        parts.append(f"+{len(added)} field{'s' if len(added) > 1 else ''}")
+    conflicts = step.get("conflicts") or 0
+    if conflicts:
+        parts.append(f"{conflicts:,} conflict{'s' if conflicts > 1 else ''}")
+    return " · ".join(parts)
 
 
 def status_page(*, mine: bool) -> str:

@@ -78,8 +78,7 @@ class Tap(Job):
         self.count = count
         self.duration = duration
         self.idle = idle
-        # A live view infers each batch's schema from its first 1,000 rows.
-        self.decoder = Decoder(format=format, max_bytes=max_bytes, infer_rows=1000)
+        self.decoder = Decoder(format=format, max_bytes=max_bytes)
         self.connection = _session.current(connection)
         self.offsets = start_offsets(self.connection, topic, start)
         #: records per second over the last full second (None before one passed)

@@ -163,6 +163,12 @@ def start_live(
         connection.create_topic(chain.output_topic(step), partitions=4)
     folder = _state.state_dir() / "live" / service_name
     topics = [t.name for t in connection.topics()]
+    # Each Polars step starts from the schema its prototype saw (schema.json).
+    schemas = {
+        name: prototype.input_schema
+        for name, prototype in magics.prototypes.items()
+        if name in ordered
+    }
     export_chain(
         chain,
         folder,
@@ -170,6 +176,7 @@ def start_live(
         steps=ordered,
         source="a live notebook",
         topics=topics,
+        schemas=schemas,
     )
     service = start_service(
         folder, name=service_name, connection=connection, detach=detach

@@ -8,7 +8,7 @@ files and live runs both build a list of :class:`Step`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ class Step:
         output: the topic it writes.
         func: the transform (see the module docstring).
         batch_size: records per micro-batch (Polars steps).
+        schema: the input values' schema contract (Polars steps).
     """
 
     name: str
@@ -44,6 +45,9 @@ class Step:
     output: str
     func: Callable[[Any], Any]
     batch_size: int = 20_000
+    #: The nested schema of the input's values as the notebook saw it
+    #: (``schema.json``): batches have these fields from the first one on.
+    schema: Mapping[str, Any] | None = None
 
     @property
     def dlq(self) -> str:

@@ -3,8 +3,9 @@
 Values are decoded a batch at a time (``polars.read_ndjson`` on the joined
 values, about 1 µs a record), nested objects are flattened into columns named
 with dots (``Lines.27.GapToLeader``), and bad values never raise: every row of
-the batch comes back, bad ones with their reason in ``_error``. The first
-batch sets each column's type; later values that do not fit it are bad.
+the batch comes back, bad ones with their reason in ``_error``. A field's type
+is its first value's; later values that do not fit it are bad; every batch
+has every field seen so far (see :class:`Decoder`).
 
 >>> dec = Decoder()
 >>> frame = dec.decode([b'{"car": "1", "speed": 201.5, "tyre": {"age": 3}}'])
@@ -16,7 +17,7 @@ batch sets each column's type; later values that do not fit it are bad.
 [180.0, None, None, None]
 >>> frame["_error"].to_list()  # doctest: +NORMALIZE_WHITESPACE
 [None, "not JSON: Expecting value: line 1 column 1 (char 0) ('not json')",
- 'empty value', "field 'speed': expected Float64, got 'fast'"]
+ 'empty value', "field 'speed': expected Float64 (a number), got 'fast'"]
 >>> dec.bad, dec.total
 (3, 5)
 """
@@ -24,12 +25,21 @@ batch sets each column's type; later values that do not fit it are bad.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 # ~8x faster than json.loads per value; a quixstreams dependency.
 from orjson import loads as _fast_loads
+
+from .schema import (
+    TypeCheck,
+    decoded_count,
+    flat_paths,
+    key_count,
+    merge_schema,
+    null_count,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -70,22 +80,37 @@ def flatten(frame: pl.DataFrame, separator: str = ".") -> pl.DataFrame:
 
 
 class Decoder:
-    """Decodes batches of values, keeping a schema across batches.
+    """Decodes batches of values under a schema contract kept across batches.
 
     Args:
         format: ``json`` (default), ``str``, ``bytes``, or a quixstreams
             deserializer name (``double``, ``int``...).
         max_bytes: larger values are counted as bad.
-        infer_rows: rows of each batch its schema is inferred from. ``None``
-            (all rows) never misses a field; a bound (live views use 1,000)
-            decodes about 2.5x faster, but a field first seen past that row of
-            a batch is left out of that batch.
+        schema: the nested schema values are known to have (an exported
+            service's ``schema.json``); without it the first batch sets it.
+
+    The contract (JSON): every batch comes out with every known field, in
+    the same order (nulls where a batch lacks one), so a step sees the same
+    columns whatever the batch. A new field grows the schema wherever it
+    first appears in a batch. A field's type is the type of its first value:
+    text where numbers (or booleans, or objects) were is a type conflict and
+    makes its record bad (a number where text was is kept as its text);
+    integers and fractions are numbers alike (the field becomes Float64).
+
+    How it stays fast: a batch is decoded at once with the known schema
+    (Polars, no inference), then its keys are counted (``":`` in the JSON,
+    :mod:`.schema`); only when the JSON holds keys the frame does not (a new
+    field), or a value does not fit, is each record parsed and checked.
 
     Attributes:
-        schema: column name → Polars dtype, grown as new fields appear.
+        raw: the nested schema (field → Polars type, objects as Struct).
+        schema: the same, flattened as steps see it (``tyre.age``).
         total, bad: records seen and records that could not be decoded.
+        conflicts: bad records that were type conflicts.
         last_error: the most recent reason a record was bad.
         new_fields: fields that appeared in the last batch after the first.
+        added: fields that appeared since the schema given at start (or the
+            first batch's): the drift since export.
     """
 
     def __init__(
@@ -93,7 +118,7 @@ class Decoder:
         *,
         format: str = "json",
         max_bytes: int = DEFAULT_MAX_BYTES,
-        infer_rows: int | None = None,
+        schema: Mapping[str, Any] | None = None,
     ) -> None:
         if format not in FORMATS:
             raise ValueError(
@@ -101,12 +126,23 @@ class Decoder:
             )
         self.format = format
         self.max_bytes = max_bytes
-        self.infer_rows = infer_rows
-        self.schema: dict[str, Any] = {}
+        self.raw: dict[str, Any] = dict(schema or {})
+        self._initial = set(flat_paths(self.raw))
         self.total = 0
         self.bad = 0
+        self.conflicts = 0
         self.last_error: str | None = None
         self.new_fields: list[str] = []
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """Flattened column name → Polars type, in the order steps see them."""
+        return _flat_schema(self.raw)
+
+    @property
+    def added(self) -> list[str]:
+        """Fields that appeared since the decoder started (its schema grew)."""
+        return [name for name in flat_paths(self.raw) if name not in self._initial]
 
     def decode(self, values: Sequence[bytes | None]) -> pl.DataFrame:
         """One row per value; undecodable values have ``_error`` set."""
@@ -130,11 +166,18 @@ class Decoder:
                 else:
                     good.append(i)
             present = [values[i] for i in good]  # type: ignore[misc]
+        before = set(self.schema) if self.raw else None
         if self.format == "json":
             frame = self._decode_json(present, good, errors)
         else:
             frame = self._decode_other(present, good, errors)
-        frame = self._conform(frame, good, errors)
+            self.raw = {name: dtype for name, dtype in frame.schema.items()}
+        after = list(self.schema)
+        self.new_fields = (
+            [] if before is None else [f for f in after if f not in before]
+        )
+        if before is None:  # no schema given: the first batch's is the baseline
+            self._initial = set(after)
         if len(good) < n:
             frame = _spread(frame, good, n)
         bad = n - errors.count(None)
@@ -145,64 +188,84 @@ class Decoder:
             return frame.with_columns(pl.Series(ERROR, errors, dtype=pl.String))
         return frame.with_columns(pl.lit(None, dtype=pl.String).alias(ERROR))
 
-    # formats -----------------------------------------------------------------
+    # JSON ----------------------------------------------------------------------
     def _decode_json(
         self, values: list[bytes], rows: list[int], errors: list[str | None]
     ) -> pl.DataFrame:
         import polars as pl
 
         if not values:
-            return pl.DataFrame()
+            return self._empty(0)
         blob = b"\n".join(values)
         if blob.count(b"\n") != len(values) - 1 or b"\r" in blob:
             # Raw newlines can only be whitespace in valid JSON: make them spaces
             # so that every value stays one line.
             values = [v.replace(b"\n", b" ").replace(b"\r", b" ") for v in values]
             blob = b"\n".join(values)
+        frame = None
         try:
-            frame = pl.read_ndjson(blob, infer_schema_length=self.infer_rows)
-            if frame.height == len(values):
-                return flatten(frame)
+            if self.raw:  # the contract: decode with it, then count the keys
+                decoded = pl.read_ndjson(blob, schema=self.raw)
+                if decoded.height == len(values) and decoded_count(
+                    decoded
+                ) + null_count(blob) == key_count(blob):
+                    frame = decoded
+            else:  # the first batch: Polars infers the types from all rows
+                decoded = pl.read_ndjson(blob, infer_schema_length=None)
+                # Text fields may hold numbers Polars turned into text: who
+                # came first decides, record by record (once).
+                if decoded.height == len(values) and not _has_text(decoded.schema):
+                    frame = decoded
+                    self.raw = dict(decoded.schema)
         except Exception:
             pass
-        # Slow path, only for batches that failed: find the bad values one by
-        # one, then decode the good ones at once.
-        parsed: list[dict[str, Any] | None] = []
-        for value, row in zip(values, rows, strict=True):
-            try:
-                obj = _fast_loads(value)
-            except ValueError:
-                # Rare: the standard library's verdict (it accepts NaN and big
-                # integers) and its messages, which users know.
-                try:
-                    obj = json.loads(value)
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    errors[row] = f"not JSON: {exc}" + _preview(value)
-                    obj = None
-            else:
-                if not isinstance(obj, dict):
-                    errors[row] = f"not a JSON object: {type(obj).__name__}" + _preview(
-                        value
-                    )
-                    obj = None
-            parsed.append(obj)
-        ok = [p for p in parsed if p is not None]
-        if not ok:
-            return pl.DataFrame({"_": [None] * len(values)}).drop("_")
-        try:
-            decoded = pl.read_ndjson(
-                b"\n".join(
-                    v for v, p in zip(values, parsed, strict=True) if p is not None
-                ),
-                infer_schema_length=None,
-            )
-        except Exception:
-            decoded = pl.from_dicts(ok, infer_schema_length=None, strict=False)
-        decoded = flatten(decoded)
-        # Put the decoded rows back in place, nulls where a value was bad.
-        keep = [i for i, p in enumerate(parsed) if p is not None]
-        return _spread(decoded, keep, len(values))
+        if frame is None:
+            frame = self._decode_checked(values, rows, errors)
+        return flatten(frame)
 
+    def _decode_checked(
+        self, values: list[bytes], rows: list[int], errors: list[str | None]
+    ) -> pl.DataFrame:
+        """Parse and check each value; decode the good ones at once."""
+        import polars as pl
+
+        check = TypeCheck(self.raw)
+        keep: list[int] = []
+        parsed: list[dict[str, Any]] = []
+        for i, (value, row) in enumerate(zip(values, rows, strict=True)):
+            obj = _parse(value)
+            if isinstance(obj, str):  # the reason it is not a JSON object
+                errors[row] = obj
+                continue
+            reason = check.conflict(obj)
+            if reason is not None:
+                errors[row] = reason
+                self.conflicts += 1
+                continue
+            keep.append(i)
+            parsed.append(obj)
+        if not keep:
+            return _spread(self._empty(0), [], len(values))
+        good = b"\n".join(values[i] for i in keep)
+        try:
+            inferred = pl.read_ndjson(good, infer_schema_length=None).schema
+        except Exception:
+            inferred = pl.from_dicts(
+                parsed, infer_schema_length=None, strict=False
+            ).schema
+        self.raw = merge_schema(self.raw, dict(inferred), widen=check.widen)
+        try:
+            frame = pl.read_ndjson(good, schema=self.raw)
+        except Exception:  # what Polars' reader refuses: NaN, huge integers
+            frame = pl.from_dicts(parsed, schema=self.raw, strict=False)
+        return _spread(frame, keep, len(values))
+
+    def _empty(self, n: int) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.DataFrame(schema=self.raw).clear(n) if self.raw else pl.DataFrame()
+
+    # other formats ---------------------------------------------------------------
     def _decode_other(
         self, values: list[bytes], rows: list[int], errors: list[str | None]
     ) -> pl.DataFrame:
@@ -233,48 +296,43 @@ class Decoder:
                 out.append(None)
         return pl.DataFrame({"value": out}, strict=False)
 
-    # schema ------------------------------------------------------------------
-    def _conform(
-        self, frame: pl.DataFrame, rows: list[int], errors: list[str | None]
-    ) -> pl.DataFrame:
-        """Hold each column to the type it had before; report new fields.
 
-        A value that does not fit (``"fast"`` where speeds were numbers) makes
-        its record bad; integers arriving where floats were, or the reverse,
-        widen the column.
-        """
-        import polars as pl
+def _parse(value: bytes) -> dict[str, Any] | str:
+    """A value as a JSON object, or the reason it is not one."""
+    try:
+        obj = _fast_loads(value)
+    except ValueError:
+        # Rare: the standard library's verdict (it accepts NaN and big
+        # integers) and its messages, which users know.
+        try:
+            obj = json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return f"not JSON: {exc}" + _preview(value)
+    if not isinstance(obj, dict):
+        return f"not a JSON object: {type(obj).__name__}" + _preview(value)
+    return obj
 
-        self.new_fields = [c for c in frame.columns if c not in self.schema]
-        if not self.schema:
-            self.new_fields = []
-        casts = []
-        for name, dtype in frame.schema.items():
-            known = self.schema.get(name)
-            if known is None or dtype == known or dtype == pl.Null:
-                if known is None and dtype != pl.Null:
-                    self.schema[name] = dtype
-                continue
-            if known == pl.Null:
-                self.schema[name] = dtype
-                continue
-            if dtype.is_numeric() and known.is_numeric():
-                wider = (
-                    pl.Float64 if (dtype.is_float() or known.is_float()) else pl.Int64
-                )
-                self.schema[name] = wider
-                casts.append(pl.col(name).cast(wider))
-                continue
-            cast = frame[name].cast(known, strict=False)
-            failed = (frame[name].is_not_null() & cast.is_null()).arg_true().to_list()
-            for index in failed:
-                row = rows[index] if index < len(rows) else index
-                if errors[row] is None:
-                    errors[row] = (
-                        f"field {name!r}: expected {known}, got {frame[name][index]!r}"
-                    )
-            casts.append(cast.alias(name))
-        return frame.with_columns(casts) if casts else frame
+
+def _has_text(schema: Mapping[str, Any]) -> bool:
+    import polars as pl
+
+    return any(
+        dtype == pl.String or (isinstance(dtype, pl.List) and dtype.inner == pl.String)
+        for dtype in _flat_schema(schema).values()
+    )
+
+
+def _flat_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    import polars as pl
+
+    out: dict[str, Any] = {}
+    for name, path in flat_paths(schema).items():
+        dtype: Any = schema[path[0]]
+        for key in path[1:]:
+            assert isinstance(dtype, pl.Struct)
+            dtype = next(f.dtype for f in dtype.fields if f.name == key)
+        out[name] = dtype
+    return out
 
 
 def _spread(frame: pl.DataFrame, rows: list[int], n: int) -> pl.DataFrame:

@@ -22,6 +22,7 @@ users never meet them (see the README, "The embedded broker"):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ __all__ = [
     "Profile",
     "quiet_logger",
     "settings_from_env",
+    "settings_to_env",
 ]
 
 Profile = Literal["local", "kafka", "quix"]
@@ -195,6 +197,31 @@ class BrokerSettings:
         )
 
 
+#: Every other librdkafka client setting, as one JSON object.
+CLIENT_CONFIG_ENV = "KIT_CLIENT_CONFIG"
+
+
+def settings_to_env(settings: BrokerSettings) -> dict[str, str]:
+    """Environment variables that give a service exactly ``settings``
+    (:func:`settings_from_env` reads them back).
+
+    >>> s = BrokerSettings("kafka", "k:9092", {"ssl.certificate.location": "/c.pem"})
+    >>> settings_from_env(settings_to_env(s)) == s
+    True
+    """
+    env = {
+        "KIT_PROFILE": settings.profile,
+        "KIT_TRANSACTIONS": "1" if settings.transactions else "0",
+    }
+    if settings.profile == "quix":
+        env["Quix__Sdk__Token"] = settings.quix_sdk_token or ""
+    else:
+        env["KIT_BROKER"] = settings.address or ""
+    if settings.security:
+        env[CLIENT_CONFIG_ENV] = json.dumps(dict(settings.security), sort_keys=True)
+    return env
+
+
 def settings_from_env(
     environ: Mapping[str, str] | None = None, *, transactions: bool | None = None
 ) -> BrokerSettings:
@@ -204,7 +231,9 @@ def settings_from_env(
     ``KIT_BROKER`` or ``Quix__Broker__Address``, the profile ``KIT_PROFILE``
     (default ``kafka``), security settings ``KIT_SECURITY_PROTOCOL``,
     ``KIT_SASL_MECHANISM``, ``KIT_SASL_USERNAME``, ``KIT_SASL_PASSWORD``,
-    ``KIT_SSL_CA_LOCATION``, and transactions ``KIT_TRANSACTIONS`` (1/0).
+    ``KIT_SSL_CA_LOCATION``, any librdkafka setting in ``KIT_CLIENT_CONFIG``
+    (a JSON object, e.g. ``{"ssl.certificate.location": "/etc/kafka/c.pem"}``;
+    the single variables win), and transactions ``KIT_TRANSACTIONS`` (1/0).
 
     >>> s = settings_from_env({"KIT_BROKER": "k:9092", "KIT_SASL_USERNAME": "u"})
     >>> s.profile, s.address, s.security
@@ -230,13 +259,31 @@ def settings_from_env(
             f"KIT_PROFILE={profile!r} is not a profile; choose one of "
             f"{', '.join(PROFILES)}."
         )
-    security = {key: env[var] for var, key in SECURITY_ENV.items() if env.get(var)}
+    security = _client_config(env.get(CLIENT_CONFIG_ENV))
+    security.update(
+        {key: env[var] for var, key in SECURITY_ENV.items() if env.get(var)}
+    )
     return BrokerSettings(
         profile=profile,
         address=address,
         security=security,
         transactions=transactions and profile != "local",
     )
+
+
+def _client_config(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{CLIENT_CONFIG_ENV} must be a JSON object of librdkafka settings, "
+            f'e.g. {{"ssl.certificate.location": "/etc/kafka/client.pem"}}; got {text!r}.'
+        )
+    return {str(k): str(v) for k, v in data.items()}
 
 
 _LOCAL_APP: type[Application] | None = None

@@ -10,6 +10,11 @@ record, hopping windows, ``expand=True``), the second and later are numbered
 ``/1``, ``/2``...: outputs come in the same order when a record is processed
 again, so the identities are the same too.
 
+Bad records never stop a Quix step: an undecodable value, and a record the
+step's code fails on, go to ``<input>.dlq`` (:class:`DeadLetters`), as for
+Polars steps; a step that fails on every record of a run of them is broken
+(:mod:`.broken`) and stops the service.
+
 Records a time window drops because they arrive after it closed ("late")
 are counted in the step's status (``late``): the windows the step defines
 get an ``on_late`` callback that counts them (and calls the step's own
@@ -23,13 +28,14 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .chain import ID_HEADER, Step
+from .broken import Breaker, where
+from .chain import DLQ_SUFFIX, ID_HEADER, Step
 from .status import StepStatus
 
 if TYPE_CHECKING:
     from quixstreams import Application
 
-__all__ = ["attach_quix_step", "json_dumps"]
+__all__ = ["DeadLetters", "attach_quix_step", "json_dumps"]
 
 
 def json_dumps(value: Any) -> bytes:
@@ -169,3 +175,88 @@ class _Numbering:
             return source
         self.count += 1
         return f"{source}/{self.count}"
+
+
+class DeadLetters:
+    """quixstreams' error callbacks for the Quix steps of one app: a record
+    that cannot be decoded, or that a step fails on, becomes a dead letter
+    of the step's input (through the app's own producer, so it is delivered
+    before the record's offset is committed, and inside the transaction
+    under exactly-once).
+
+    >>> from kit.runtime.chain import Step
+    >>> letters = DeadLetters([Step("w", "quix", "laps", "pace", None)], {})
+    >>> letters.step_for("repartition__kit-x-quix--laps--car").name
+    'w'
+    """
+
+    def __init__(self, steps: list[Step], statuses: dict[str, StepStatus]) -> None:
+        self.steps = steps
+        self.statuses = statuses
+        self.app: Any = None
+        self.breakers = {s.name: Breaker(s.name) for s in steps}
+        self._last_failed: dict[str, int] = {}
+
+    def step_for(self, topic: str) -> Step:
+        """The step that reads ``topic`` (or, for a repartition topic, whose
+        input it repartitions)."""
+        exact = [s for s in self.steps if s.input == topic]
+        if exact:
+            return exact[0]
+        inside = [s for s in self.steps if f"--{s.input}--" in topic]
+        return (inside or self.steps)[0]
+
+    def on_consumer_error(self, exc: Exception, message: Any, logger: Any) -> bool:
+        if message is None or message.error() is not None:
+            return False  # the broker, not a record: quixstreams raises it
+        step = self.step_for(message.topic())
+        reason = f"not JSON: {exc}"
+        self._dead(step, message.value() or b"", message.key(), message, reason)
+        return True
+
+    def on_processing_error(self, exc: Exception, row: Any, logger: Any) -> bool:
+        if row is None:
+            return False
+        step = self.step_for(row.topic)
+        status = self.statuses[step.name]
+        breaker = self.breakers[step.name]
+        # In a row: no record of the input got through since the last failure.
+        if status.records_in > self._last_failed.get(step.name, -1) + 1:
+            breaker.ok()
+        self._last_failed[step.name] = status.records_in
+        reason = f"step {step.name!r} failed: {type(exc).__name__}: {exc}"
+        if breaker.failed(1, f"{type(exc).__name__}: {exc}", where(exc)):
+            raise breaker.error() from exc
+        try:
+            value = json_dumps(row.value)
+        except TypeError:
+            value = repr(row.value).encode()
+        key = row.key if isinstance(row.key, bytes | None) else str(row.key).encode()
+        self._dead(step, value, key, row, reason)
+        return True
+
+    def _dead(
+        self, step: Step, value: bytes, key: Any, source: Any, reason: str
+    ) -> None:
+        topic, partition, offset = _coordinates(source)
+        headers = [
+            ("kit-error", reason[:2000]),
+            ("kit-step", step.name),
+            ("kit-source-topic", topic),
+            ("kit-source-partition", str(partition)),
+            ("kit-source-offset", str(offset)),
+            (ID_HEADER, f"{topic}/{partition}/{offset}"),
+        ]
+        self.app._producer.produce(
+            step.input + DLQ_SUFFIX, value=value, key=key, headers=headers
+        )
+        status = self.statuses[step.name]
+        status.dlq += 1
+        status.last_error = reason
+
+
+def _coordinates(source: Any) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a confluent message or a quixstreams Row."""
+    if callable(getattr(source, "topic", None)):
+        return source.topic(), source.partition(), source.offset()
+    return source.topic, source.partition, source.offset

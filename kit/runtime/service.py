@@ -31,7 +31,7 @@ from typing import Any
 from .chain import Step
 from .polars_step import PolarsStepRunner
 from .profile import BrokerSettings, settings_from_env
-from .quix_step import attach_quix_step
+from .quix_step import DeadLetters, attach_quix_step
 from .state_guard import check_state, record_state
 from .status import StepStatus, write_status
 
@@ -150,12 +150,16 @@ def _quix_app(
     if notice:
         notices.append(notice)
         log.warning(notice)
+    letters = DeadLetters(list(steps), statuses)
     app = settings.application(
         consumer_group=group,
         auto_offset_reset="earliest",
         state_dir=state_dir,
         loglevel="WARNING",
+        on_consumer_error=letters.on_consumer_error,
+        on_processing_error=letters.on_processing_error,
     )
+    letters.app = app
     for step in steps:
         attach_quix_step(app, step, statuses[step.name])
     # The steps' topics exist now: the state is this broker's from here on.

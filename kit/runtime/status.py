@@ -25,6 +25,9 @@ class StepStatus:
     records_out: int = 0
     dlq: int = 0
     late: int = 0  # records a window dropped because they came after it closed
+    conflicts: int = 0  # bad records whose value had another type than before
+    #: fields of the input that appeared since export (schema drift)
+    new_fields: list[str] = field(default_factory=list)
     errors: int = 0
     last_error: str | None = None
     lag: int | None = None

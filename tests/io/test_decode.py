@@ -64,7 +64,9 @@ def test_wrong_type_after_the_first_batch_is_bad() -> None:
         [b'{"car": "2", "speed": "fast"}', b'{"car": "3", "speed": 180.0}']
     )
     assert frame["speed"].to_list() == [None, 180.0]
-    assert frame["_error"][0] == "field 'speed': expected Float64, got 'fast'"
+    assert (
+        frame["_error"][0] == "field 'speed': expected Float64 (a number), got 'fast'"
+    )
     assert decoder.bad == 1
 
 
@@ -154,3 +156,78 @@ def test_a_batch_with_bad_values_keeps_what_json_accepts() -> None:
         "not JSON: Expecting property name enclosed in double quotes"
     )
     assert frame["a"][3] == 2 and frame["a"][2] is None
+
+
+# The schema contract -----------------------------------------------------------
+def test_every_batch_has_every_known_field_in_the_same_order() -> None:
+    """Sparse records: a batch without a field still has its column, typed."""
+    decoder = Decoder()
+    decoder.decode([b'{"car": "1", "last_lap": "1:45.1", "pit": false}'])
+    frame = decoder.decode([b'{"car": "2"}', b'{"car": "3", "gap": 1.5}'])
+    assert frame.columns == ["car", "last_lap", "pit", "gap", "_error"]
+    assert frame.schema["last_lap"] == pl.String and frame.schema["pit"] == pl.Boolean
+    assert frame["last_lap"].to_list() == [None, None]
+    assert frame["_error"].null_count() == 2
+
+
+def test_a_schema_given_at_start_holds_from_the_first_batch() -> None:
+    from kit.runtime.schema import schema_from_json
+
+    schema = schema_from_json({"car": "String", "tyre": {"age": "Int64"}})
+    frame = Decoder(schema=schema).decode([b'{"car": "7"}'])
+    assert frame.columns == ["car", "tyre.age", "_error"]
+    assert frame.schema["tyre.age"] == pl.Int64
+
+
+def test_a_field_first_seen_late_in_a_big_batch_is_kept() -> None:
+    values = [json.dumps({"i": i}).encode() for i in range(5000)]
+    values[3000] = b'{"i": 3000, "late": "here", "deep": {"x": 1}}'
+    decoder = Decoder()
+    decoder.decode([b'{"i": -1}'])  # a known schema without the new fields
+    frame = decoder.decode(values)
+    assert frame["late"][3000] == "here" and frame["late"].null_count() == 4999
+    assert frame["deep.x"][3000] == 1
+    assert decoder.added == ["late", "deep.x"]
+
+
+def test_a_number_sent_as_text_is_a_type_conflict_even_in_the_first_batch() -> None:
+    decoder = Decoder()
+    frame = decoder.decode(
+        [
+            b'{"m": "a", "temp": 21.5}',
+            b'{"m": "b", "temp": "22.0"}',
+            b'{"m": "c", "temp": 23}',
+        ]
+    )
+    assert frame.schema["temp"] == pl.Float64
+    assert frame["temp"].to_list() == [21.5, None, 23.0]
+    assert (
+        frame["_error"][1]
+        == "field 'temp': expected a number (its first value), got '22.0'"
+    )
+    later = decoder.decode([b'{"m": "d", "temp": "hot"}'])
+    assert later["_error"][0] == "field 'temp': expected Float64 (a number), got 'hot'"
+    assert (decoder.bad, decoder.conflicts) == (2, 2)
+
+
+def test_a_number_where_text_was_is_kept_as_text() -> None:
+    decoder = Decoder()
+    decoder.decode([b'{"id": "a7"}'])
+    frame = decoder.decode([b'{"id": 8}'])
+    assert frame["id"].to_list() == ["8"] and decoder.bad == 0
+
+
+def test_good_records_decode_the_same_with_or_without_bad_ones_beside_them() -> None:
+    """The result never depends on noise: a batch with junk in it gives the
+    good records exactly what the clean batch gives them."""
+    clean = [json.dumps({"i": i, "v": i * 1.5}).encode() for i in range(2000)]
+    clean[1500] = b'{"i": 1500, "v": 2250.0, "late": true}'
+    noisy = [*clean[:700], b"junk", *clean[700:], b'{"i": "x"}']
+    a, b = Decoder(), Decoder()
+    for decoder in (a, b):
+        decoder.decode([b'{"i": 0, "v": 0.5}'])
+    got_clean = a.decode(clean).drop("_error")
+    got_noisy = b.decode(noisy)
+    got_noisy = got_noisy.filter(pl.col("_error").is_null()).drop("_error")
+    assert got_clean.equals(got_noisy)
+    assert a.schema == b.schema and "late" in a.schema

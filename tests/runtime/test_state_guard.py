@@ -193,14 +193,16 @@ def test_windows_and_alerts_are_the_same_around_a_broker_restart(
 def test_a_failing_quix_step_is_shown_as_failed(
     connection: kit.Connection, tmp_path: Path
 ) -> None:
-    """The service's last status says it failed, with the error, so it is
-    shown as failed also where the exit code is not known (another process
-    than its parent, e.g. the Jupyter server)."""
+    """A Quix step that fails on every record is broken: the service's last
+    status says it failed, with the error, so it is shown as failed also
+    where the exit code is not known (another process than its parent, e.g.
+    the Jupyter server)."""
     source, sink = f"qf-in-{uuid.uuid4().hex[:6]}", f"qf-out-{uuid.uuid4().hex[:6]}"
     connection.create_topic(source, partitions=1)
     connection.create_topic(sink, partitions=1)
     producer = connection.producer()
-    producer.produce(source, b'{"x": 0}')
+    for _ in range(150):  # it fails on every one of them: broken (kit.runtime.broken)
+        producer.produce(source, b'{"x": 0}')
     producer.flush(10)
     chain = Chain()
     chain.add_step(

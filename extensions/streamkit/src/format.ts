@@ -35,6 +35,10 @@ export interface IStepStatus {
   dlq: number;
   /** Records a window dropped because they came after it closed. */
   late?: number;
+  /** Fields of the input that appeared since export (schema drift). */
+  new_fields?: string[];
+  /** Bad records whose value had another type than before. */
+  conflicts?: number;
   errors: number;
   last_error: string | null;
   lag: number | null;
@@ -296,6 +300,10 @@ export function badgeFor(
   if (step.late) {
     parts.push(`${formatCount(step.late)} late`);
   }
+  const drift = schemaDrift(step);
+  if (drift) {
+    parts.push(drift);
+  }
   const error = step.errors > 0 || step.state === 'failed';
   return {
     text: parts.join(' · '),
@@ -306,6 +314,20 @@ export function badgeFor(
       (step.late ? `, ${step.late} dropped as late` : '') +
       (step.last_error ? `. Last error: ${step.last_error}` : '')
   };
+}
+
+/** How a step's input schema moved since export: '+2 fields · 3 conflicts'. */
+export function schemaDrift(step: IStepStatus): string {
+  const parts: string[] = [];
+  const added = step.new_fields ?? [];
+  if (added.length > 0) {
+    parts.push(`+${added.length} field${added.length > 1 ? 's' : ''}`);
+  }
+  const conflicts = step.conflicts ?? 0;
+  if (conflicts > 0) {
+    parts.push(`${formatCount(conflicts)} conflict${conflicts > 1 ? 's' : ''}`);
+  }
+  return parts.join(' \u00b7 ');
 }
 
 /** The default export folder: `<stem>-service` beside the notebook. */

@@ -15,6 +15,7 @@ import {
   IServiceInfo,
   ISnapshot,
   lastLines,
+  schemaDrift,
   uptime,
   visibleTopics
 } from './format';
@@ -299,7 +300,7 @@ export class StreamsPanel extends Widget {
               {
                 class: `kit-step-row${bad ? ' kit-mod-error' : ''}`,
                 'data-step': step.name,
-                title: `${step.kind} step ${step.input} → ${step.output}, ${step.guarantee}, ${step.state}${step.last_error ? `\nLast error: ${step.last_error}` : ''}`
+                title: `${step.kind} step ${step.input} → ${step.output}, ${step.guarantee}, ${step.state}${step.last_error ? `\nLast error: ${step.last_error}` : ''}${step.new_fields?.length ? `\nFields added since export: ${step.new_fields.join(', ')}` : ''}${step.conflicts ? `\nType conflicts: ${step.conflicts}` : ''}`
               },
               el(
                 'td',
@@ -327,6 +328,21 @@ export class StreamsPanel extends Widget {
           table,
           el('div', { class: 'kit-service-meta' }, guarantees.join(', '))
         );
+      }
+      for (const step of service.steps) {
+        const drift = schemaDrift(step);
+        if (drift) {
+          card.append(
+            el(
+              'div',
+              {
+                class: 'kit-service-meta kit-service-drift',
+                title: (step.new_fields ?? []).join(', ')
+              },
+              `${step.name}: schema ${drift}`
+            )
+          );
+        }
       }
       for (const notice of service.notices ?? []) {
         card.append(el('div', { class: 'kit-service-meta kit-service-notice' }, notice));

@@ -13,6 +13,7 @@ import {
   lastLines,
   liveSteps,
   parseStreamCell,
+  schemaDrift,
   shellSplit,
   uptime,
   visibleTopics
@@ -187,5 +188,22 @@ describe('lastLines', () => {
     expect(lastLines('a\n\nb\nc\nd\n', 3)).toEqual(['b', 'c', 'd']);
     expect(lastLines('', 3)).toEqual([]);
     expect(lastLines('only', 3)).toEqual(['only']);
+  });
+});
+
+describe('schemaDrift', () => {
+  const base = {
+    name: 's', kind: 'polars', input: 'a', output: 'b', guarantee: 'at-least-once',
+    records_in: 0, records_out: 0, dlq: 0, errors: 0, last_error: null, lag: 0,
+    rate: 0, state: 'running'
+  };
+  it('is empty without drift', () => {
+    expect(schemaDrift(base)).toBe('');
+  });
+  it('counts added fields and conflicts', () => {
+    expect(schemaDrift({ ...base, new_fields: ['drs', 'tyre.age'], conflicts: 3 })).toBe(
+      '+2 fields \u00b7 3 conflicts'
+    );
+    expect(schemaDrift({ ...base, new_fields: ['drs'] })).toBe('+1 field');
   });
 });

@@ -1,0 +1,391 @@
+"""The schema contract of a topic's JSON values: types, as Polars sees them.
+
+A schema is the nested Polars schema of the values (``{"car": String,
+"tyre": Struct({"age": Int64})}``); steps see it flattened (``tyre.age``).
+This module holds what the decoder, the encoder and exported services share:
+
+* ``schema_to_json`` / ``schema_from_json``: a readable form for
+  ``schema.json`` (``{"car": "String", "tyre": {"age": "Int64"}}``);
+* ``flat_paths``: flattened column name → path in the nested values;
+* ``TypeCheck``: the type of each field is the type of its first value (a
+  number stays a number when later records send text), a value of another
+  type is a conflict, integers arriving where floats were (or the reverse)
+  are numbers alike;
+* ``key_count`` / ``decoded_count``: how many keys a batch's JSON has and how
+  many of them a decoded frame holds: equal counts prove a batch decoded
+  with a known schema left no new field out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "Schema",
+    "TypeCheck",
+    "decoded_count",
+    "flat_paths",
+    "key_count",
+    "load_schemas",
+    "schema_from_json",
+    "schema_to_json",
+]
+
+Schema = dict[str, Any]  # field -> polars DataType (nested through Struct)
+
+
+def schema_to_json(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A readable, JSON-ready form of a nested schema.
+
+    >>> import polars as pl
+    >>> schema_to_json({"car": pl.String, "tyre": pl.Struct({"age": pl.Int64}),
+    ...                 "laps": pl.List(pl.Float64)})
+    {'car': 'String', 'tyre': {'age': 'Int64'}, 'laps': ['Float64']}
+    """
+    return {name: _dtype_to_json(dtype) for name, dtype in schema.items()}
+
+
+def _dtype_to_json(dtype: Any) -> Any:
+    import polars as pl
+
+    if isinstance(dtype, pl.Struct):
+        return {f.name: _dtype_to_json(f.dtype) for f in dtype.fields}
+    if isinstance(dtype, pl.List):
+        return [_dtype_to_json(dtype.inner)]
+    return str(dtype.base_type()) if dtype.is_nested() else repr(dtype).split("(")[0]
+
+
+def schema_from_json(data: Mapping[str, Any]) -> Schema:
+    """The nested schema :func:`schema_to_json` wrote.
+
+    >>> import polars as pl
+    >>> schema_from_json({"tyre": {"age": "Int64"}, "laps": ["Float64"]})
+    {'tyre': Struct({'age': Int64}), 'laps': List(Float64)}
+    """
+    return {name: _dtype_from_json(value) for name, value in data.items()}
+
+
+def _dtype_from_json(value: Any) -> Any:
+    import polars as pl
+
+    if isinstance(value, dict):
+        return pl.Struct({k: _dtype_from_json(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return pl.List(_dtype_from_json(value[0]) if value else pl.Null)
+    dtype = getattr(pl, str(value), None)
+    if dtype is None or not isinstance(dtype, type | pl.DataType):
+        raise ValueError(f"{value!r} is not a Polars data type")
+    return dtype() if isinstance(dtype, type) else dtype
+
+
+def load_schemas(path: str) -> dict[str, Schema]:
+    """Step name -> its input's nested schema, from an export's
+    ``schema.json`` (none if the file is not there).
+
+    >>> load_schemas("/nonexistent/schema.json")
+    {}
+    """
+    import json
+
+    try:
+        with open(path) as handle:
+            doc = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    return {
+        name: schema_from_json(entry["fields"])
+        for name, entry in doc.get("steps", {}).items()
+    }
+
+
+def flat_paths(
+    schema: Mapping[str, Any], separator: str = "."
+) -> dict[str, tuple[str, ...]]:
+    """Flattened column name → path of keys in the nested value.
+
+    >>> import polars as pl
+    >>> flat_paths({"a": pl.Int64, "b": pl.Struct({"c": pl.Int64, "d": pl.Struct({"e": pl.String})})})
+    {'a': ('a',), 'b.c': ('b', 'c'), 'b.d.e': ('b', 'd', 'e')}
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for path, _dtype in _leaves(schema, ()):
+        out[separator.join(path)] = path
+    return out
+
+
+def _leaves(
+    schema: Mapping[str, Any], prefix: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], Any]]:
+    import polars as pl
+
+    for name, dtype in schema.items():
+        path = (*prefix, name)
+        if isinstance(dtype, pl.Struct):
+            if dtype.fields:  # an empty object carries nothing
+                yield from _leaves({f.name: f.dtype for f in dtype.fields}, path)
+        else:
+            yield path, dtype
+
+
+def struct_paths(schema: Mapping[str, Any]) -> set[tuple[str, ...]]:
+    """Paths of the objects (structs) in a nested schema.
+
+    >>> import polars as pl
+    >>> sorted(struct_paths({"b": pl.Struct({"d": pl.Struct({"e": pl.String})})}))
+    [('b',), ('b', 'd')]
+    """
+    import polars as pl
+
+    out: set[tuple[str, ...]] = set()
+
+    def walk(fields: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        for name, dtype in fields.items():
+            if isinstance(dtype, pl.Struct):
+                out.add((*prefix, name))
+                walk({f.name: f.dtype for f in dtype.fields}, (*prefix, name))
+
+    walk(schema, ())
+    return out
+
+
+def merge_schema(
+    known: Mapping[str, Any],
+    seen: Mapping[str, Any],
+    *,
+    widen: set[tuple[str, ...]] = frozenset(),  # type: ignore[assignment]
+    prefix: tuple[str, ...] = (),
+) -> Schema:
+    """``known`` grown by what a batch ``seen`` holds: new fields (nested
+    ones too) are added at the end, a Null field takes its first real type,
+    integer fields in ``widen`` (or seen as fractions) become Float64; every
+    other known type stays as it is.
+
+    >>> import polars as pl
+    >>> merge_schema({"a": pl.Int64, "t": pl.Struct({"x": pl.Null})},
+    ...              {"t": pl.Struct({"x": pl.String, "y": pl.Int64}), "a": pl.Float64, "n": pl.Boolean})
+    {'a': Float64, 't': Struct({'x': String, 'y': Int64}), 'n': Boolean}
+    """
+    import polars as pl
+
+    out = dict(known)
+    for name, dtype in seen.items():
+        path = (*prefix, name)
+        have = out.get(name)
+        if have is None or have == pl.Null:
+            out[name] = dtype
+        elif isinstance(have, pl.Struct) and isinstance(dtype, pl.Struct):
+            fields = merge_schema(
+                {f.name: f.dtype for f in have.fields},
+                {f.name: f.dtype for f in dtype.fields},
+                widen=widen,
+                prefix=path,
+            )
+            out[name] = pl.Struct(fields)
+        elif have.is_integer() and (path in widen or dtype.is_float()):
+            out[name] = pl.Float64
+    for path in widen:  # integer fields that got fractions in this batch
+        mine = len(path) == len(prefix) + 1 and path[: len(prefix)] == prefix
+        if mine and out.get(path[-1]) is not None and out[path[-1]].is_integer():
+            out[path[-1]] = pl.Float64
+    return out
+
+
+# --- type classes -----------------------------------------------------------------
+# A JSON value's class: what a field's first value makes it.
+_NUMBER, _BOOL, _TEXT, _OBJECT, _LIST = "number", "boolean", "text", "object", "list"
+
+
+def value_class(value: Any) -> str | None:
+    """The class of a decoded JSON value (``None`` for null).
+
+    >>> [value_class(v) for v in (1, 2.5, True, "x", {}, [], None)]
+    ['number', 'number', 'boolean', 'text', 'object', 'list', None]
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return _BOOL
+    if isinstance(value, int | float):
+        return _NUMBER
+    if isinstance(value, str):
+        return _TEXT
+    if isinstance(value, dict):
+        return _OBJECT
+    if isinstance(value, list):
+        return _LIST
+    return _TEXT
+
+
+def dtype_class(dtype: Any) -> str | None:
+    """The class of values a Polars type holds (``None``: Null, anything).
+
+    >>> import polars as pl
+    >>> [dtype_class(t) for t in (pl.Int64, pl.Float64, pl.Boolean, pl.String, pl.Null)]
+    ['number', 'number', 'boolean', 'text', None]
+    """
+    import polars as pl
+
+    if dtype == pl.Null:
+        return None
+    if dtype.is_numeric():
+        return _NUMBER
+    if dtype == pl.Boolean:
+        return _BOOL
+    if isinstance(dtype, pl.Struct):
+        return _OBJECT
+    if isinstance(dtype, pl.List | pl.Array):
+        return _LIST
+    return _TEXT
+
+
+class TypeCheck:
+    """Checks decoded records against a schema, field by field (nested objects
+    included; list elements are not looked into).
+
+    Fields the schema does not have (or has as Null) take the class of their
+    first value in the batch; ``conflict`` returns the first field whose
+    value is of another class, as a reason, or ``None``. A number or boolean
+    where text was is kept as its text (nothing is lost; Polars does the
+    same); text where numbers or booleans were is a conflict. Integer fields
+    that get a fraction are listed in ``widen`` (they become Float64).
+
+    >>> import polars as pl
+    >>> check = TypeCheck({"speed": pl.Float64, "tyre": pl.Struct({"age": pl.Int64})})
+    >>> check.conflict({"speed": 201, "tyre": {"age": 3}, "drs": True})
+    >>> check.conflict({"speed": "fast"})
+    "field 'speed': expected Float64 (a number), got 'fast'"
+    >>> check.conflict({"drs": "on"})
+    "field 'drs': expected a boolean (its first value), got 'on'"
+    >>> check.conflict({"tyre": {"age": "old"}})
+    "field 'tyre.age': expected Int64 (a number), got 'old'"
+    >>> check.new
+    {('drs',): 'boolean'}
+    >>> TypeCheck({"n": pl.Int64, "id": pl.String}).conflict({"n": 2.5, "id": 7})
+    """
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.schema = schema
+        self.new: dict[tuple[str, ...], str] = {}  # path -> class of its first value
+        self.widen: set[tuple[str, ...]] = set()  # integer fields that got a fraction
+
+    def conflict(self, record: Mapping[str, Any]) -> str | None:
+        return self._walk(record, self.schema, ())
+
+    def _walk(
+        self,
+        record: Mapping[str, Any],
+        schema: Mapping[str, Any] | None,
+        prefix: tuple[str, ...],
+    ) -> str | None:
+        import polars as pl
+
+        for key, value in record.items():
+            kind = value_class(value)
+            if kind is None:
+                continue
+            path = (*prefix, key)
+            dtype = schema.get(key) if schema is not None else None
+            expected = dtype_class(dtype) if dtype is not None else None
+            if expected is None:
+                first = self.new.setdefault(path, kind)
+                if first != kind and not _fits(kind, first):
+                    return (
+                        f"field {'.'.join(path)!r}: expected {_article(first)} (its "
+                        f"first value), got {_preview(value)}"
+                    )
+                if kind == _OBJECT:
+                    reason = self._walk(value, None, path)
+                    if reason:
+                        return reason
+                continue
+            assert dtype is not None  # expected is None for an unknown field
+            if kind == _NUMBER and isinstance(value, float) and dtype.is_integer():
+                self.widen.add(path)
+            if expected != kind and not _fits(kind, expected):
+                return (
+                    f"field {'.'.join(path)!r}: expected {dtype} ({_article(expected)}), "
+                    f"got {_preview(value)}"
+                )
+            if kind == _OBJECT:
+                fields = (
+                    {f.name: f.dtype for f in dtype.fields}
+                    if isinstance(dtype, pl.Struct)
+                    else {}
+                )
+                reason = self._walk(value, fields, path)
+                if reason:
+                    return reason
+        return None
+
+
+def _fits(kind: str, expected: str) -> bool:
+    """Whether a value of class ``kind`` is taken where ``expected`` is."""
+    return expected == _TEXT and kind in (_NUMBER, _BOOL)
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _preview(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- counting keys ----------------------------------------------------------------
+def key_count(blob: bytes) -> int:
+    """Keys in a blob of compact JSON objects (``"key":`` or ``"key": ``):
+    inside a JSON string a quote is always escaped, so ``":`` follows a key
+    and nothing else, except as ``\\":`` in a string that holds JSON. Keys
+    with a null value are counted by :func:`null_count` as well.
+
+    >>> key_count(b'{"a":1,"b":{"c":"x"}}\\n{"a": 2, "s": "{\\\\"q\\\\": 1}"}')
+    5
+    """
+    keys = blob.count(b'":')
+    if b'\\"' in blob:
+        keys -= blob.count(b'\\":')
+    return keys
+
+
+def null_count(blob: bytes) -> int:
+    """Keys whose value is ``null`` in a blob of JSON objects.
+
+    >>> null_count(b'{"a":null,"b": null,"c":[null]}')
+    2
+    """
+    if b"null" not in blob:
+        return 0
+    nulls = blob.count(b'":null') + blob.count(b'": null')
+    if b'\\"' in blob:
+        nulls -= blob.count(b'\\":null') + blob.count(b'\\": null')
+    return nulls
+
+
+def decoded_count(frame: pl.DataFrame) -> int:
+    """Keys a decoded (not flattened) frame holds: non-null values of every
+    field, nested objects and objects in lists included.
+
+    >>> import polars as pl
+    >>> frame = pl.read_ndjson(b'{"a":1,"b":{"c":"x"}}\\n{"a":2,"b":null,"l":[{"q":1}]}')
+    >>> decoded_count(frame)
+    6
+    """
+    return sum(_present(frame[name]) for name in frame.columns)
+
+
+def _present(series: pl.Series) -> int:
+    import polars as pl
+
+    n = series.len() - series.null_count()
+    dtype = series.dtype
+    if isinstance(dtype, pl.Struct) and n:
+        n += sum(_present(series.struct.field(f.name)) for f in dtype.fields)
+    elif isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct) and n:
+        inner = series.explode().drop_nulls()
+        n += sum(_present(inner.struct.field(f.name)) for f in dtype.inner.fields)
+    return n
