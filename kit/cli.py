@@ -234,6 +234,12 @@ def demo(
 @click.option("--key", default=None, help="Column that keys each record.")
 @click.option("--timestamp", default=None, help="Column holding the record times.")
 @click.option(
+    "--timestamp-unit",
+    type=click.Choice(["s", "ms", "us", "ns"]),
+    default=None,
+    help="Unit of a numeric time column (default: from its name, e.g. session_ms).",
+)
+@click.option(
     "--keep-timestamps", is_flag=True, help="Stamp records with their original times."
 )
 @broker_option
@@ -245,6 +251,7 @@ def replay_command(
     fast: bool,
     key: str | None,
     timestamp: str | None,
+    timestamp_unit: str | None,
     keep_timestamps: bool,
     address: str | None,
 ) -> None:
@@ -259,13 +266,10 @@ def replay_command(
         speed=None if fast else speed,
         key=key,
         timestamp=timestamp,
+        timestamp_unit=timestamp_unit,  # type: ignore[arg-type]
         keep_timestamps=keep_timestamps,
         connection=conn,
-    )
-    if job.duration is not None:
-        click.echo(
-            f"Replaying {job.total:,} records into {topic!r} over {job.duration:.1f} s."
-        )
+    )  # it prints what it replays and how long it should take
     try:
         job.wait()
     except KeyboardInterrupt:

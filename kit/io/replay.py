@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _session
 from .._errors import KitError
@@ -68,8 +68,47 @@ def load_frame(source: str | Path) -> pl.DataFrame:
     )
 
 
-def _times_ms(frame: pl.DataFrame, column: str) -> list[int]:
-    """The column as epoch milliseconds."""
+#: Time units of numeric time columns, in milliseconds.
+UNITS = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "ns": 1e-6}
+UNIT_NAMES = {
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+}
+
+
+def time_unit(column: str, values: pl.Series) -> str:
+    """The unit of a numeric time column: from its name's suffix (``_s``,
+    ``_sec``, ``_ms``, ``_us``, ``_ns``), else from its size as an epoch time
+    (over 1e17: ns, 1e14: us, 1e11: ms, else s).
+
+    >>> import polars as pl
+    >>> time_unit("session_ms", pl.Series([0, 7_000_000]))
+    'ms'
+    >>> time_unit("t", pl.Series([1_700_000_000_123]))
+    'ms'
+    >>> time_unit("t", pl.Series([12.5, 60.0]))
+    's'
+    """
+    name = column.lower()
+    for suffix, unit in (
+        ("_ms", "ms"),
+        ("_us", "us"),
+        ("_ns", "ns"),
+        ("_sec", "s"),
+        ("_s", "s"),
+    ):
+        if name.endswith(suffix):
+            return unit
+    top = abs(float(values.cast(float).max() or 0))
+    return "ns" if top > 1e17 else "us" if top > 1e14 else "ms" if top > 1e11 else "s"
+
+
+def _times_ms(
+    frame: pl.DataFrame, column: str, unit: str | None = None
+) -> tuple[list[int], str | None]:
+    """The column as milliseconds, and the unit a numeric column was read in."""
     import polars as pl
 
     series = frame[column]
@@ -82,13 +121,12 @@ def _times_ms(frame: pl.DataFrame, column: str) -> list[int]:
     if isinstance(series.dtype, pl.Datetime):
         millis = series.dt.epoch("ms")
     elif series.dtype.is_numeric():
-        values = series.cast(pl.Float64)
-        scale = 1.0 if float(values.max() or 0) > 1e11 else 1000.0  # ms or seconds
-        millis = (values * scale).cast(pl.Int64)
+        unit = unit or time_unit(column, series)
+        millis = (series.cast(pl.Float64) * UNITS[unit]).cast(pl.Int64)
     else:
         raise KitError(f"Column {column!r} ({series.dtype}) is not a time.")
     out: list[int] = millis.fill_null(strategy="forward").fill_null(0).to_list()
-    return out
+    return out, unit if series.dtype.is_numeric() else None
 
 
 class Replay(Job):
@@ -107,6 +145,7 @@ class Replay(Job):
         keep_timestamps: bool,
         progress: bool,
         connection: Connection,
+        timestamp_unit: str | None = None,
     ) -> None:
         import polars as pl
 
@@ -137,7 +176,11 @@ class Replay(Job):
                 f"(columns: {', '.join(frame.columns)}), or speed=None to replay as "
                 "fast as possible."
             )
-        self.times = _times_ms(frame, time_column) if time_column else None
+        self.unit: str | None = None
+        self.times: list[int] | None = None
+        if time_column:
+            self.times, self.unit = _times_ms(frame, time_column, timestamp_unit)
+        self.time_column = time_column
         self.keep_timestamps = keep_timestamps
         self.keys = (
             None if key is None else [None if k is None else str(k) for k in frame[key]]
@@ -150,6 +193,21 @@ class Replay(Job):
             if fields
             else ["{}"] * frame.height  # pl.struct() needs at least one field
         )
+
+    def plan(self) -> str:
+        """One line: what is replayed, the time column and its unit, and how
+        long it should take."""
+        what = f"Replaying {self.total:,} records into {self.topic!r}"
+        if self.time_column is None:
+            return what + " as fast as possible."
+        unit = f" ({UNIT_NAMES[self.unit]})" if self.unit else ""
+        took = self.duration
+        pace = (
+            "as fast as possible"
+            if took is None
+            else f"in about {_span(took)} at speed {self.speed:g}"
+        )
+        return f"{what} by {self.time_column!r}{unit}, {pace}."
 
     @property
     def duration(self) -> float | None:
@@ -222,6 +280,18 @@ class Replay(Job):
             )
 
 
+def _span(seconds: float) -> str:
+    """
+    >>> _span(7000.0), _span(42.2), _span(0.4)
+    ('1 h 57 min', '42 s', '0.4 s')
+    """
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
+
+
 def replay(
     source: str | Path | pl.DataFrame,
     topic: str,
@@ -229,8 +299,10 @@ def replay(
     speed: float | None = 1.0,
     key: str | None = None,
     timestamp: str | None = None,
+    timestamp_unit: Literal["s", "ms", "us", "ns"] | None = None,
     keep_timestamps: bool = False,
     progress: bool | None = None,
+    quiet: bool = False,
     connection: Connection | None = None,
 ) -> Replay:
     """Replay a file (JSON Lines, CSV, Parquet, optionally .gz) or a Polars
@@ -243,8 +315,13 @@ def replay(
         timestamp: column holding record times (default: the first of
             ``_timestamp``, ``timestamp``, ``ts``, ``time``, ``datetime``,
             ``date``).
+        timestamp_unit: the unit of a numeric time column (``s``, ``ms``,
+            ``us``, ``ns``); by default from its name (``session_ms``) or, for
+            epoch times, its size.
         keep_timestamps: stamp records with their original times instead of
             the replay's own clock.
+        quiet: do not print the line saying what is replayed and how long it
+            should take.
         progress: show a progress bar (default: unless headless, where a
             background bar would land, as a widget, in whichever cell runs
             next).
@@ -266,6 +343,11 @@ def replay(
         from ..headless import is_headless
 
         progress = not is_headless()
+    if timestamp_unit is not None and timestamp_unit not in UNITS:
+        raise KitError(
+            f"timestamp_unit={timestamp_unit!r} is not a unit; choose one of "
+            f"{', '.join(UNITS)}."
+        )
     conn.create_topic(topic, partitions=1)
     job = Replay(
         frame,
@@ -276,5 +358,8 @@ def replay(
         keep_timestamps=keep_timestamps,
         progress=progress,
         connection=conn,
+        timestamp_unit=timestamp_unit,
     )
+    if not quiet:
+        print(job.plan())
     return job.start()

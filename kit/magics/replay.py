@@ -1,4 +1,5 @@
-"""%stream replay SOURCE TOPIC [--speed X | --fast] [--key COL] [--timestamp COL] [--keep-timestamps]"""
+"""%stream replay SOURCE TOPIC [--speed X | --fast] [--key COL] [--timestamp COL]
+[--timestamp-unit s|ms|us|ns] [--keep-timestamps]"""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ from ._args import user_value
 @argument("--key", default=None, help="column that keys each record")
 @argument("--timestamp", default=None, help="column holding the record times")
 @argument(
+    "--timestamp-unit",
+    choices=("s", "ms", "us", "ns"),
+    default=None,
+    help="unit of a numeric time column (default: from its name, e.g. session_ms)",
+)
+@argument(
     "--keep-timestamps",
     action="store_true",
     help="stamp records with their original times",
@@ -48,5 +55,6 @@ def run(magics: Any, line: str) -> Any:
         speed=None if args.fast else args.speed,
         key=args.key,
         timestamp=args.timestamp,
+        timestamp_unit=args.timestamp_unit,
         keep_timestamps=args.keep_timestamps,
     )

@@ -32,19 +32,15 @@ from typing import TYPE_CHECKING, Any
 # ~8x faster than json.loads per value; a quixstreams dependency.
 from orjson import loads as _fast_loads
 
-from .schema import (
-    TypeCheck,
-    decoded_count,
-    flat_paths,
-    key_count,
-    merge_schema,
-    null_count,
-)
+from .schema import TypeCheck, complete, flat_paths, merge_schema
 
 if TYPE_CHECKING:
     import polars as pl
 
 __all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "Decoder", "flatten"]
+
+#: Records of a first batch checked one by one for its first schema.
+SEED_ROWS = 100
 
 #: Values larger than this are counted as bad, not decoded.
 DEFAULT_MAX_BYTES = 1_000_000
@@ -203,28 +199,35 @@ class Decoder:
             values = [v.replace(b"\n", b" ").replace(b"\r", b" ") for v in values]
             blob = b"\n".join(values)
         frame = None
-        try:
-            if self.raw:  # the contract: decode with it, then count the keys
-                decoded = pl.read_ndjson(blob, schema=self.raw)
-                if decoded.height == len(values) and decoded_count(
-                    decoded
-                ) + null_count(blob) == key_count(blob):
-                    frame = decoded
-            else:  # the first batch: Polars infers the types from all rows
-                decoded = pl.read_ndjson(blob, infer_schema_length=None)
-                # Text fields may hold numbers Polars turned into text: who
-                # came first decides, record by record (once).
-                if decoded.height == len(values) and not _has_text(decoded.schema):
-                    frame = decoded
-                    self.raw = dict(decoded.schema)
+        if not self.raw:  # the first batch: types from its first records
+            self._seed(values[:SEED_ROWS])
+        try:  # the contract: decode with it, then count the keys
+            decoded = pl.read_ndjson(blob, schema=self.raw)
+            if decoded.height == len(values) and complete(blob, decoded):
+                frame = decoded
         except Exception:
             pass
-        if frame is None:
-            frame = self._decode_checked(values, rows, errors)
-        return flatten(frame)
+        if frame is not None:
+            flat = flatten(frame)
+            if not _structured_text(flat):
+                return flat
+        return flatten(self._decode_checked(values, rows, errors))
+
+    def _seed(self, values: list[bytes]) -> None:
+        """A first schema from a few records, checked one by one (a field's
+        first value decides its type): what the whole batch is then decoded
+        with. Fields those records lack, or values that do not fit, send the
+        batch down the exact path."""
+        errors: list[str | None] = [None] * len(values)
+        self._decode_checked(values, list(range(len(values))), errors, seed=True)
 
     def _decode_checked(
-        self, values: list[bytes], rows: list[int], errors: list[str | None]
+        self,
+        values: list[bytes],
+        rows: list[int],
+        errors: list[str | None],
+        *,
+        seed: bool = False,
     ) -> pl.DataFrame:
         """Parse and check each value; decode the good ones at once."""
         import polars as pl
@@ -240,7 +243,7 @@ class Decoder:
             reason = check.conflict(obj)
             if reason is not None:
                 errors[row] = reason
-                self.conflicts += 1
+                self.conflicts += not seed
                 continue
             keep.append(i)
             parsed.append(obj)
@@ -313,13 +316,21 @@ def _parse(value: bytes) -> dict[str, Any] | str:
     return obj
 
 
-def _has_text(schema: Mapping[str, Any]) -> bool:
+def _structured_text(frame: pl.DataFrame) -> bool:
+    """Whether a text column may hold a list or an object: Polars writes
+    those as their JSON text into a text column, where the record-by-record
+    check calls them conflicts; such a batch is checked record by record, so
+    the result never depends on which way it was decoded."""
     import polars as pl
 
-    return any(
-        dtype == pl.String or (isinstance(dtype, pl.List) and dtype.inner == pl.String)
-        for dtype in _flat_schema(schema).values()
+    text = [c for c, t in frame.schema.items() if t == pl.String]
+    if not text:
+        return False
+    found = pl.any_horizontal(
+        (pl.col(c).str.starts_with("[") | pl.col(c).str.starts_with("{")).any()
+        for c in text
     )
+    return bool(frame.select(found).item())
 
 
 def _flat_schema(schema: Mapping[str, Any]) -> dict[str, Any]:

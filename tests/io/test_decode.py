@@ -203,7 +203,7 @@ def test_a_number_sent_as_text_is_a_type_conflict_even_in_the_first_batch() -> N
     assert frame["temp"].to_list() == [21.5, None, 23.0]
     assert (
         frame["_error"][1]
-        == "field 'temp': expected a number (its first value), got '22.0'"
+        == "field 'temp': expected Float64 (a number), got '22.0'"
     )
     later = decoder.decode([b'{"m": "d", "temp": "hot"}'])
     assert later["_error"][0] == "field 'temp': expected Float64 (a number), got 'hot'"
@@ -231,3 +231,15 @@ def test_good_records_decode_the_same_with_or_without_bad_ones_beside_them() -> 
     got_noisy = got_noisy.filter(pl.col("_error").is_null()).drop("_error")
     assert got_clean.equals(got_noisy)
     assert a.schema == b.schema and "late" in a.schema
+
+
+def test_lists_and_objects_where_text_was_are_conflicts_whichever_way() -> None:
+    """The fast path (a batch decoded with the known schema) and the record
+    check agree: a list or an object in a text field is a type conflict,
+    while a text that merely starts with a bracket is text."""
+    decoder = Decoder()
+    decoder.decode([b'{"gap": "+1.2"}'])
+    frame = decoder.decode([b'{"gap": [1, 2]}', b'{"gap": "[pit]"}', b'{"gap": {}}'])
+    assert frame["gap"].to_list() == [None, "[pit]", None]
+    assert frame["_error"][0] == "field 'gap': expected String (a text), got [1, 2]"
+    assert decoder.conflicts == 2

@@ -122,3 +122,22 @@ def test_cli_replay(tmp_path: Path, connection: kit.Connection, topic: str) -> N
     assert result.returncode == 0, result.stderr
     assert "Replayed 50 records" in result.stdout
     assert sorted(kit.read(topic)["v"].to_list()) == list(range(50))
+
+
+def test_a_relative_milliseconds_column_replays_at_its_pace(
+    connection: kit.Connection, topic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``session_ms`` (up to 7e6) is milliseconds, not seconds: at speed 100,
+    two seconds of session take 20 ms, and the replay says so."""
+    frame = pl.DataFrame({"session_ms": [0, 1000, 2000], "v": [1, 2, 3]})
+    job = kit.replay(frame, topic, speed=100, timestamp="session_ms", progress=False)
+    out = capsys.readouterr().out
+    assert "by 'session_ms' (milliseconds), in about 0.0 s at speed 100" in out
+    assert job.duration == pytest.approx(0.02)
+    assert job.wait(10)
+    seconds = kit.replay(frame.rename({"session_ms": "t"}), topic, speed=1, timestamp="t",
+                         timestamp_unit="s", progress=False)  # fmt: skip
+    assert seconds.duration == pytest.approx(2000.0) and seconds.unit == "s"
+    seconds.stop()
+    with pytest.raises(kit.KitError, match="timestamp_unit='min' is not a unit"):
+        kit.replay(frame, topic, timestamp="session_ms", timestamp_unit="min")  # type: ignore[arg-type]
