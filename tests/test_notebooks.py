@@ -13,6 +13,12 @@ import pytest
 
 import kit
 
+from ._parity import (
+    assert_live_matches_prototypes,
+    assert_service_matches_notebook,
+    run_parity_test,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
@@ -46,6 +52,10 @@ def test_quickstart_runs_headless(tmp_path: Path, connection: kit.Connection) ->
     assert "Bokeh" in outputs["plot"] and "widget-view+json" not in outputs["plot"]
     assert (tmp_path / "service" / "main.py").is_file()
     assert (tmp_path / "service" / "test_service.py").is_file()
+    # The service the notebook exported writes what its prototypes wrote (its
+    # live run stopped with the kernel, mid-stream: no live comparison here).
+    run_parity_test(tmp_path / "service", connection)
+    assert "schema.json" in {p.name for p in (tmp_path / "service").iterdir()}
 
 
 def test_per_venue_models_notebook(tmp_path: Path, connection: kit.Connection) -> None:
@@ -161,6 +171,13 @@ def test_race_telemetry_notebook(tmp_path: Path, connection: kit.Connection) -> 
     assert set(closed.select("car", "start").rows()) <= set(
         pace.select("car", "start").rows()
     )
+    # The parity harness: the Polars step live equals its prototype on all the
+    # laps, record for record; the exported chain passes its parity test. (The
+    # pace windows close by partition: live runs on 4 partitions, so they are
+    # checked against Polars per partition above.)
+    compared = assert_live_matches_prototypes(out, connection, ["green_laps"])
+    assert compared == {topics["green"]: green.height}
+    assert_service_matches_notebook(out, tmp_path / "race-service", connection)
     connection.delete_topics(list(topics.values()))
 
 
@@ -235,4 +252,10 @@ def test_heart_monitoring_notebook(tmp_path: Path, connection: kit.Connection) -
     # its parity sample is as large as the prototypes' (prototype_rows = 6000)
     sample = next((service / "parity").glob("input.*.jsonl")).read_text().splitlines()
     assert len(sample) == 6000
+    # The parity harness: the whole chain, run on the whole signal as the
+    # service runs it, wrote what the live run wrote, window for window and
+    # alert for alert; the exported service passes its parity test.
+    compared = assert_live_matches_prototypes(out, connection, ["bpm", "alerts"])
+    assert compared[topics["rate"]] == rates.height and compared[topics["alerts"]] >= 4
+    run_parity_test(service, connection)
     connection.delete_topics(list(topics.values()))

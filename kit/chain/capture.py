@@ -212,14 +212,69 @@ def parse_cell_line(line: str) -> dict[str, Any]:
     return vars(args)
 
 
+def notebook_parameters(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Literal values of a notebook's parameter cells (tagged ``parameters``,
+    then papermill's ``injected-parameters``, which win).
+
+    >>> cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]},
+    ...           "source": ["topic = 'laps'\\n", "speed = 2.0  # x\\n", "n = len([])"]}]
+    >>> notebook_parameters(cells)
+    {'topic': 'laps', 'speed': 2.0}
+    """
+    import ast
+
+    values: dict[str, Any] = {}
+    for tag in ("parameters", "injected-parameters"):
+        for cell in cells:
+            if tag not in cell.get("metadata", {}).get("tags", []):
+                continue
+            try:
+                tree = ast.parse("".join(cell.get("source", [])))
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                    target = node.targets[0]
+                    if isinstance(target, ast.Name):
+                        try:
+                            values[target.id] = ast.literal_eval(node.value)
+                        except ValueError:
+                            continue
+    return values
+
+
+def _expand(line: str, parameters: dict[str, Any]) -> str:
+    """``{name}`` in a magic line, as IPython expands it from the parameters.
+
+    >>> _expand("laps --input {laps_topic} --quix", {"laps_topic": "f1-laps"})
+    'laps --input f1-laps --quix'
+    """
+    import re
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in parameters:
+            raise ChainError(
+                f"%%stream {line}: {{{name}}} is not a parameter of the notebook "
+                "(a literal assignment in its `parameters` cell), so the chain "
+                "cannot be read from the file; give it a literal value."
+            )
+        return str(parameters[name])
+
+    return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", value, line)
+
+
 def chain_from_notebook(path: str | Path) -> Chain:
     """The chain of a saved notebook: its ``%%stream`` cells, helper cells
-    (``%%stream helpers`` or tagged ``stream-helpers``) and import lines."""
+    (``%%stream helpers`` or tagged ``stream-helpers``) and import lines.
+    ``{name}`` in a ``%%stream`` line takes the value of the notebook's
+    parameter ``name`` (papermill's injected parameters win)."""
     import json
 
     data = json.loads(Path(path).read_text())
     chain = Chain()
     ordinary = []
+    parameters = notebook_parameters(data.get("cells", []))
     for cell in data.get("cells", []):
         if cell.get("cell_type") != "code":
             continue
@@ -227,7 +282,7 @@ def chain_from_notebook(path: str | Path) -> Chain:
         tags = cell.get("metadata", {}).get("tags", [])
         first, _, body = source.partition("\n")
         if first.startswith("%%stream"):
-            line = first[len("%%stream") :].strip()
+            line = _expand(first[len("%%stream") :].strip(), parameters)
             if line.split()[:1] == ["helpers"]:
                 chain.add_helpers(
                     line.split()[1] if len(line.split()) > 1 else "helpers", body
@@ -243,7 +298,7 @@ def chain_from_notebook(path: str | Path) -> Chain:
                     input=args["input"],
                     output=args["output"],
                     source=body,
-                    cell_line=first,
+                    cell_line=f"%%stream {line}",
                 )
             )
         elif "stream-helpers" in tags:

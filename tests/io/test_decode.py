@@ -201,10 +201,7 @@ def test_a_number_sent_as_text_is_a_type_conflict_even_in_the_first_batch() -> N
     )
     assert frame.schema["temp"] == pl.Float64
     assert frame["temp"].to_list() == [21.5, None, 23.0]
-    assert (
-        frame["_error"][1]
-        == "field 'temp': expected Float64 (a number), got '22.0'"
-    )
+    assert frame["_error"][1] == "field 'temp': expected Float64 (a number), got '22.0'"
     later = decoder.decode([b'{"m": "d", "temp": "hot"}'])
     assert later["_error"][0] == "field 'temp': expected Float64 (a number), got 'hot'"
     assert (decoder.bad, decoder.conflicts) == (2, 2)
