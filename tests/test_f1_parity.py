@@ -30,6 +30,8 @@ from kit.chain.capture import Chain
 from kit.chain.step import CellStep
 from kit.export import export_chain
 
+from ._parity import run_parity_test
+
 pytestmark = pytest.mark.slow
 
 FEED = (
@@ -224,15 +226,7 @@ def test_the_f1_feed_through_a_service_loses_and_invents_nothing(
     status = service.status()
     assert status is not None and status["steps"][0]["conflicts"] >= 1
     if arrival == "all at once":  # the generated parity test passes too
-        import subprocess
-        import sys
-
-        parity = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_service.py"],
-            cwd=folder, capture_output=True, text=True, timeout=300,
-            env={**os.environ, "KIT_BROKER": str(connection.address), "KIT_PROFILE": "local"},
-        )  # fmt: skip
-        assert parity.returncode == 0, parity.stdout[-3000:] + parity.stderr[-2000:]
+        run_parity_test(folder, connection)
         dead_sample = (folder / "parity").glob("dead.*.jsonl")
         assert any(p.read_text() for p in dead_sample)  # garbage in the sample
     connection.delete_topics([source, sink, source + ".dlq"])

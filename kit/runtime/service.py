@@ -32,7 +32,7 @@ from .chain import Step
 from .polars_step import PolarsStepRunner
 from .profile import BrokerSettings, settings_from_env
 from .quix_step import DeadLetters, attach_quix_step
-from .state_guard import check_state, record_state
+from .state_guard import StateGuard
 from .status import StepStatus, write_status
 
 __all__ = ["run"]
@@ -144,9 +144,13 @@ def _quix_app(
     state_dir = os.environ.get(
         "KIT_STATE_DIR_SERVICE", os.path.join(os.getcwd(), "state")
     )
-    inputs = [s.input for s in steps]
-    client = settings.client_config()
-    notice = check_state(client, state_dir=state_dir, group=group, inputs=inputs)
+    guard = StateGuard(
+        settings.client_config(),
+        state_dir=state_dir,
+        group=group,
+        inputs=[s.input for s in steps],
+    )
+    notice = guard.check()
     if notice:
         notices.append(notice)
         log.warning(notice)
@@ -163,7 +167,7 @@ def _quix_app(
     for step in steps:
         attach_quix_step(app, step, statuses[step.name])
     # The steps' topics exist now: the state is this broker's from here on.
-    record_state(client, state_dir=state_dir, group=group, inputs=inputs)
+    guard.record()
     return app
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["StatePlan", "check_state", "fingerprint", "plan_state", "record_state"]
+__all__ = ["StateGuard", "StatePlan", "fingerprint", "plan_state"]
 
 Action = Literal["keep", "wipe-local", "reset-group"]
 
@@ -155,77 +155,88 @@ def _topic_ids(admin: Any, names: list[str], timeout: float) -> dict[str, str | 
         return dict.fromkeys(names)
 
 
-def _path(state_dir: Path, group: str) -> Path:
-    return state_dir / f"{group}.kit-state.json"
+class StateGuard:
+    """Checks (and records) which broker a group's local state belongs to.
 
+    Args:
+        client_config: confluent-kafka settings of the broker.
+        state_dir: the app's state directory (its stores are in
+            ``state_dir/group``; the fingerprint goes beside them).
+        group: the app's consumer group.
+        inputs: the topics its steps read.
+    """
 
-def check_state(
-    client_config: Mapping[str, Any],
-    *,
-    state_dir: str | os.PathLike[str],
-    group: str,
-    inputs: Iterable[str],
-    timeout: float = 10.0,
-) -> str | None:
-    """Make ``group``'s local state fit this broker (see the module
-    docstring). Returns the one-line notice of what was done, or ``None``."""
-    from confluent_kafka.admin import AdminClient
+    def __init__(
+        self,
+        client_config: Mapping[str, Any],
+        *,
+        state_dir: str | os.PathLike[str],
+        group: str,
+        inputs: Iterable[str],
+        timeout: float = 10.0,
+    ) -> None:
+        from confluent_kafka.admin import AdminClient
 
-    state_dir = Path(state_dir)
-    admin = AdminClient(dict(client_config))
-    now = fingerprint(admin, group=group, inputs=inputs, timeout=timeout)
-    try:
-        recorded = json.loads(_path(state_dir, group).read_text())
-    except (OSError, ValueError):
-        recorded = None
-    local = state_dir / group
-    plan = plan_state(
-        recorded, now, local_state=local.is_dir() and any(local.iterdir())
-    )
-    if plan.action == "keep":
-        return None
-    if plan.action == "reset-group":
-        internal = [t for t in now["topics"] if t.startswith(internal_prefixes(group))]
-        _delete_topics(admin, internal, timeout)
-        _delete_group(admin, group, timeout)
-    shutil.rmtree(local, ignore_errors=True)
-    _path(state_dir, group).unlink(missing_ok=True)
-    if plan.action == "reset-group":
-        return (
-            f"State of {group!r} reset: {plan.reason}; its inputs are processed "
-            "again from their start."
+        self.admin = AdminClient(dict(client_config))
+        self.state_dir = Path(state_dir)
+        self.group = group
+        self.inputs = list(inputs)
+        self.timeout = timeout
+
+    @property
+    def path(self) -> Path:
+        return self.state_dir / f"{self.group}.kit-state.json"
+
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(
+            self.admin, group=self.group, inputs=self.inputs, timeout=self.timeout
         )
-    if any(t.startswith(internal_prefixes(group)[0]) for t in now["topics"]):
-        return (
-            f"Local state of {group!r} deleted: {plan.reason}; it is rebuilt from "
-            "this broker's changelog topics."
+
+    def check(self) -> str | None:
+        """Make the local state fit this broker (see the module docstring).
+        Returns the one-line notice of what was done, or ``None``."""
+        group, now = self.group, self.fingerprint()
+        try:
+            recorded = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        local = self.state_dir / group
+        plan = plan_state(
+            recorded, now, local_state=local.is_dir() and any(local.iterdir())
         )
-    return (
-        f"Local state of {group!r} deleted: {plan.reason}; this broker holds no "
-        "changelog of it, so the state starts empty."
-    )
+        if plan.action == "keep":
+            return None
+        if plan.action == "reset-group":
+            prefixes = internal_prefixes(group)
+            internal = [t for t in now["topics"] if t.startswith(prefixes)]
+            _delete_topics(self.admin, internal, self.timeout)
+            _delete_group(self.admin, group, self.timeout)
+        shutil.rmtree(local, ignore_errors=True)
+        self.path.unlink(missing_ok=True)
+        if plan.action == "reset-group":
+            return (
+                f"State of {group!r} reset: {plan.reason}; its inputs are processed "
+                "again from their start."
+            )
+        if any(t.startswith(internal_prefixes(group)[0]) for t in now["topics"]):
+            return (
+                f"Local state of {group!r} deleted: {plan.reason}; it is rebuilt "
+                "from this broker's changelog topics."
+            )
+        return (
+            f"Local state of {group!r} deleted: {plan.reason}; this broker holds "
+            "no changelog of it, so the state starts empty."
+        )
 
-
-def record_state(
-    client_config: Mapping[str, Any],
-    *,
-    state_dir: str | os.PathLike[str],
-    group: str,
-    inputs: Iterable[str],
-    timeout: float = 10.0,
-) -> None:
-    """Write the fingerprint of the broker ``group``'s state is now built on
-    (call it once the app's topics exist)."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient(dict(client_config))
-    data = fingerprint(admin, group=group, inputs=inputs, timeout=timeout)
-    data["written"] = time.time()
-    path = _path(Path(state_dir), group)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    def record(self) -> None:
+        """Write the fingerprint of the broker the state is now built on
+        (call it once the app's topics exist)."""
+        data = self.fingerprint()
+        data["written"] = time.time()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(tmp, self.path)
 
 
 def _delete_topics(admin: Any, names: list[str], timeout: float) -> None:
