@@ -8,9 +8,13 @@ input offsets (last + 1 per partition). A crash replays the batches in flight
 (at most three, see :class:`PolarsStepRunner`); their outputs carry the same
 record identity (``kit-id`` header), so readers can drop the duplicates.
 
-Bad input never stops the step: undecodable records, and records the step
-fails on, go to ``<input>.dlq`` with the reason, the step name and the source
-coordinates in headers.
+Bad input never stops the step: undecodable records (type conflicts
+included, see :class:`~.decode.Decoder`), and records the step fails on, go
+to ``<input>.dlq`` with the reason, the step name and the source coordinates
+in headers. A step that fails on every record of several batches in a row is
+broken (:mod:`.broken`): those batches are held back, neither dead-lettered
+nor committed, and the step stops with ``StepBroken``. Outputs are written in
+the input's shape (:mod:`.encode`).
 
 Where the time goes, per record (~150-byte JSON telemetry, 2-core machine,
 see ``bench/bench_chain.py``): taking the messages from the consumer ~0.4 µs
@@ -295,6 +299,8 @@ class PolarsStepRunner:
             # offsets can no longer be committed; their new owner replays them.
             pending.clear()
             sent.clear()
+            held.clear()
+            breaker.ok()
 
         # Partitions are about to go to another member (or the consumer is
         # closing): finish what was consumed from them first.
