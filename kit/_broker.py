@@ -12,7 +12,9 @@ ever signals the recorded pid, after checking it is still that broker.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import time
 import uuid
@@ -43,6 +45,10 @@ class BrokerInfo:
     storage: str
     durable_dir: str | None = None
     helper_pids: list[int] = field(default_factory=list)
+    #: ``tansu`` (the default) or ``kafka`` (real Apache Kafka, one JVM a node)
+    engine: str = "tansu"
+    #: every node's pid (Kafka: the first is ``pid``)
+    pids: list[int] = field(default_factory=list)
 
     @property
     def uptime(self) -> float:
@@ -106,18 +112,32 @@ def running() -> BrokerInfo | None:
     return info
 
 
+ENGINES = ("tansu", "kafka")
+
+
 def start(
     *,
     port: int | None = None,
     durable: str | os.PathLike[str] | None = None,
     timeout: float = 15.0,
+    engine: str | None = None,
+    brokers: int = 1,
+    kafka_home: str | os.PathLike[str] | None = None,
+    echo: Any = None,
 ) -> tuple[BrokerInfo, bool]:
     """Start the embedded broker, or return the running one.
 
-    Returns ``(info, started)``; ``started`` is False when a broker was
-    already running (idempotent start). Waits until the broker answers a
+    ``engine="kafka"`` starts real Apache Kafka (``brokers`` nodes, 1 or 3;
+    see :mod:`kit._kafka_engine`) instead of Tansu; ``KIT_ENGINE`` sets the
+    default. Returns ``(info, started)``; ``started`` is False when a broker
+    was already running (idempotent start). Waits until the broker answers a
     metadata request.
     """
+    engine = engine or os.environ.get("KIT_ENGINE") or "tansu"
+    if engine not in ENGINES:
+        raise BrokerError(
+            f"engine={engine!r} is not an engine; choose one of {', '.join(ENGINES)}."
+        )
     with _state.locked("broker"):
         info = running()
         if info is not None:
@@ -127,6 +147,17 @@ def start(
                     f"port {port}; stop it first with `kit broker stop`."
                 )
             return info, False
+        if engine == "kafka":
+            if durable is not None:
+                raise BrokerError(
+                    "--durable is for the Tansu engine; Kafka keeps its data on disk "
+                    "in the state directory anyway."
+                )
+            info = _start_kafka(
+                port, brokers, kafka_home, max(timeout, 60.0), echo or print
+            )
+            _state.write_json(RECORD, asdict(info))
+            return info, True
         binary = find_binary()
         chosen = _free_port(port)
         address = f"127.0.0.1:{chosen}"
@@ -174,6 +205,66 @@ def start(
         return info, True
 
 
+def _start_kafka(
+    port: int | None, brokers: int, kafka_home: Any, timeout: float, echo: Any
+) -> BrokerInfo:
+    """Real Kafka, ``brokers`` nodes, data kept in the state directory."""
+    import json
+
+    from . import _kafka_engine as engine
+
+    if brokers not in (1, 3):
+        raise BrokerError(f"brokers={brokers}: a local Kafka cluster has 1 or 3 nodes.")
+    libs = engine.distribution(kafka_home, echo=echo)
+    base = _state.state_dir() / "kafka" / f"cluster-{brokers}"
+    base.mkdir(parents=True, exist_ok=True)
+    saved = base / "cluster.json"  # id and ports: the same across restarts
+    try:
+        layout = json.loads(saved.read_text())
+    except (OSError, ValueError):
+        layout = {"id": engine.new_cluster_id(), "ports": [], "controllers": []}
+    # The ports of the last start where they are free (clients and the
+    # controller quorum find the nodes where they were), else others.
+    taken: set[int] = set()
+    first = _free_port(port) if port is not None else None
+    ports = [
+        engine.pick_port(
+            taken, DEFAULT_PORT, first if i == 0 else None, layout["ports"], i
+        )
+        for i in range(brokers)
+    ]
+    controllers = [
+        engine.pick_port(taken, 19192, None, layout["controllers"], i)
+        for i in range(brokers)
+    ]
+    first = ports[0]
+    layout.update(ports=ports, controllers=controllers)
+    saved.write_text(json.dumps(layout))
+    cluster = engine.nodes(base, ports, controllers)
+    engine.format_nodes(libs, cluster, layout["id"])
+    pids = engine.start_nodes(libs, cluster, spawn=_spawn)
+    addresses = [f"127.0.0.1:{node.port}" for node in cluster]
+    try:
+        engine.wait_ready(
+            addresses, pids, [n.log for n in cluster], timeout, _exit_code
+        )
+    except BaseException:
+        for pid in pids:
+            _terminate(pid)
+        raise
+    return BrokerInfo(
+        address=",".join(addresses),
+        port=first,
+        pid=pids[0],
+        started_at=time.time(),
+        log=str(cluster[0].log),
+        binary=shutil.which("java") or "java",
+        storage=f"disk: {base}",
+        engine="kafka",
+        pids=pids,
+    )
+
+
 def status() -> dict[str, Any] | None:
     """Address, pid, uptime, topics and memory of the running broker, or None."""
     info = running()
@@ -182,7 +273,9 @@ def status() -> dict[str, Any] | None:
     import psutil
 
     try:
-        rss = psutil.Process(info.pid).memory_info().rss
+        rss = sum(
+            psutil.Process(pid).memory_info().rss for pid in info.pids or [info.pid]
+        )
     except psutil.Error:
         rss = None
     try:
@@ -194,6 +287,8 @@ def status() -> dict[str, Any] | None:
         topics = None
     return {
         "address": info.address,
+        "engine": info.engine,
+        "pids": info.pids or [info.pid],
         "pid": info.pid,
         "uptime": info.uptime,
         "storage": info.storage,
@@ -210,7 +305,10 @@ def stop(*, timeout: float = 10.0) -> BrokerInfo | None:
         info = running()
         if info is None:
             return None
-        _terminate(info.pid, timeout=timeout)
+        for pid in info.pids or [info.pid]:  # Kafka: every node, then wait
+            _signal(pid)
+        for pid in info.pids or [info.pid]:
+            _terminate(pid, timeout=max(timeout, 30.0 if info.engine == "kafka" else 0))
         for pid in info.helper_pids:
             _terminate(pid, timeout=timeout)
         _state.write_json(RECORD, None)
@@ -280,6 +378,13 @@ def _wait_ready(info: BrokerInfo, timeout: float) -> None:
             time.sleep(0.05)
 
 
+def _signal(pid: int) -> None:
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        psutil.Process(pid).send_signal(signal.SIGTERM)
+
+
 def _is_our_process(info: BrokerInfo) -> bool:
     import psutil
 
@@ -292,6 +397,9 @@ def _is_our_process(info: BrokerInfo) -> bool:
     except psutil.Error:
         return False
     # The pid must still be the broker we started: same binary, started with it.
+    if info.engine == "kafka":
+        mine = bool(cmdline) and "kafka.Kafka" in cmdline
+        return mine and abs(started - info.started_at) < 120
     return (
         bool(cmdline)
         and cmdline[0] == info.binary

@@ -61,15 +61,48 @@ def broker() -> None:
     default=None,
     help="Keep topics and offsets in this folder (through a local S3 server).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["tansu", "kafka"]),
+    envvar="KIT_ENGINE",
+    default="tansu",
+    show_default=True,
+    help="tansu: the built-in broker (pip only); kafka: real Apache Kafka 4.x (needs Java 17, and Maven or --kafka-home).",
+)
+@click.option(
+    "--brokers",
+    type=click.Choice(["1", "3"]),
+    default="1",
+    show_default=True,
+    help="Kafka nodes (3: replication factor 3, min.insync.replicas=2).",
+)
+@click.option(
+    "--kafka-home",
+    envvar="KAFKA_HOME",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="An unpacked Apache Kafka distribution (default: assembled from Maven Central, once).",
+)
 @_friendly
-def broker_start(port: int | None, durable: str | None) -> None:
+def broker_start(
+    port: int | None,
+    durable: str | None,
+    engine: str,
+    brokers: str,
+    kafka_home: str | None,
+) -> None:
     """Start the embedded broker, or report the one already running."""
     from . import _broker
 
-    info, started = _broker.start(port=port, durable=durable)
+    info, started = _broker.start(
+        port=port, durable=durable, engine=engine, brokers=int(brokers),
+        kafka_home=kafka_home, echo=click.echo,
+    )  # fmt: skip
     if started:
-        where = f"{info.address} (pid {info.pid}, {info.storage})"
-        click.echo(f"Embedded broker started at {where}.")
+        nodes = f"{len(info.pids)} nodes, " if len(info.pids) > 1 else ""
+        kind = "Apache Kafka" if info.engine == "kafka" else "Embedded broker"
+        where = f"{info.address} (pid {info.pid}, {nodes}{info.storage})"
+        click.echo(f"{kind} started at {where}.")
     else:
         click.echo(
             f"Embedded broker already running at {info.address} (pid {info.pid})."
@@ -90,7 +123,8 @@ def broker_status() -> None:
     topics = status["topics"]
     rss = status["rss"]
     click.echo(f"address  {status['address']}")
-    click.echo(f"pid      {status['pid']}")
+    click.echo(f"engine   {status['engine']}")
+    click.echo(f"pid      {', '.join(map(str, status['pids']))}")
     click.echo(f"uptime   {_duration(status['uptime'])}")
     click.echo(
         f"storage  {status['storage']}"

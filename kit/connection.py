@@ -91,7 +91,9 @@ class Connection:
     def describe(self) -> str:
         """A few lines for people: where, which profile, which guarantees."""
         where = self.address or "Quix Cloud"
-        if self.embedded:
+        if self.embedded and self.profile != "local":
+            kind = f"embedded Apache Kafka, {self.storage}"
+        elif self.embedded:
             durable = self.storage and self.storage.startswith("s3://")
             kind = "embedded Tansu broker, " + (
                 "durable (s3 storage)" if durable else "memory: data ends with it"
@@ -161,8 +163,13 @@ class Connection:
         from confluent_kafka.admin import NewTopic
 
         topic_config = {**self.settings.topic_config(), **(config or {})}
+        # Tansu: one copy; a cluster: its default (default.replication.factor).
+        replicas = 1 if self.profile == "local" else -1
         new = NewTopic(
-            name, num_partitions=partitions, replication_factor=1, config=topic_config
+            name,
+            num_partitions=partitions,
+            replication_factor=replicas,
+            config=topic_config,
         )
         admin = self.admin()
         try:
@@ -311,6 +318,7 @@ def connect(
         )
     embedded = False
     storage = None
+    engine = None
     address = address or os.environ.get("KIT_BROKER") or None
     token = os.environ.get("Quix__Sdk__Token")  # noqa: SIM112 (Quix's own name)
     if profile == "quix" or (address is None and token and profile is None):
@@ -340,6 +348,7 @@ def connect(
 
         info, _ = _broker.start()
         address, embedded, storage = info.address, True, info.storage
+        engine = info.engine
     security = {
         var_key: os.environ[var]
         for var, var_key in SECURITY_ENV.items()
@@ -352,9 +361,10 @@ def connect(
     metadata = fetch_metadata(base.client_config(), timeout=timeout)
     cluster_id = metadata.cluster_id
     if profile is None:
-        profile = (
-            "local" if embedded or "tansu" in (cluster_id or "").lower() else "kafka"
+        tansu = "tansu" in (cluster_id or "").lower() or (
+            embedded and engine == "tansu"
         )
+        profile = "local" if tansu else "kafka"
     settings = BrokerSettings(profile=profile, address=address, security=security)
     if probe is False:
         stock = profile != "local"

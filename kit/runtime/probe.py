@@ -63,8 +63,12 @@ def probe_capabilities(
     new = NewTopic(topic, num_partitions=2, replication_factor=1)
     admin.create_topics([new], operation_timeout=timeout)[topic].result(timeout)
     try:
+        _wait_for_topic(admin, topic, timeout)
         resource = ConfigResource("TOPIC", topic)
-        configs = admin.describe_configs([resource])[resource].result(timeout)
+        configs = _retry(
+            lambda: admin.describe_configs([resource])[resource].result(timeout),
+            timeout,
+        )
         config_defaults = "retention.ms" in configs
         if topic_config:
             _set_topic_config(admin, topic, topic_config, timeout)
@@ -78,6 +82,32 @@ def probe_capabilities(
         config_defaults=config_defaults,
         time_index=time_index,
     )
+
+
+def _wait_for_topic(admin: Any, topic: str, timeout: float) -> None:
+    """Until every partition of a new topic has a leader (on a cluster, the
+    other nodes learn of it a moment after the one that created it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = admin.list_topics(topic, timeout=timeout).topics.get(topic)
+        ready = found is not None and found.error is None and found.partitions
+        if ready and all(p.leader >= 0 for p in found.partitions.values()):
+            return
+        time.sleep(0.1)
+
+
+def _retry(call: Any, timeout: float) -> Any:
+    """``call()``, again while the broker says the topic is not known yet."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            if "UNKNOWN_TOPIC" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _set_topic_config(
