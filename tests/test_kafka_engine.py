@@ -82,3 +82,62 @@ def test_missing_java_is_one_clear_sentence(
         _broker.start(engine="kafka")
     with pytest.raises(BrokerError, match=r"not an engine; choose one of tansu, kafka"):
         _broker.start(engine="redpanda")
+
+
+KILLED_MID_TRANSACTION = """
+import sys, time
+from confluent_kafka import Producer
+from kit.runtime.polars_step import TRANSACTION_TIMEOUT_MS
+producer = Producer({"bootstrap.servers": sys.argv[1], "transactional.id": "killed-1",
+                     "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS})
+producer.init_transactions(30)
+producer.begin_transaction()
+producer.produce("txn", b"never committed", partition=0)
+producer.flush(10)
+print("open", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_producer_killed_mid_transaction_holds_readers_only_for_the_timeout(
+    private_state: Path,
+) -> None:
+    """The kit's transactional producers set a 10 s transaction timeout: a
+    service killed with a transaction open holds read_committed readers of
+    that partition back for about that long, then its records are aborted."""
+    import time
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    info, _ = _broker.start(engine="kafka")
+    conn = kit.connect()
+    conn.create_topic("txn", partitions=1)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_TRANSACTION, info.address],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stdout.readline().strip() == "open"
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    killed = time.monotonic()
+    producer = conn.producer()
+    producer.produce("txn", b"after", partition=0)
+    producer.flush(10)
+    reader = Consumer(
+        {"bootstrap.servers": info.address, "group.id": "reader",
+         "isolation.level": "read_committed", "enable.auto.commit": False}
+    )  # fmt: skip
+    reader.assign([TopicPartition("txn", 0, 0)])
+    seen = []
+    try:
+        while time.monotonic() - killed < 60 and b"after" not in seen:
+            message = reader.poll(0.5)
+            if message is not None and not message.error():
+                seen.append(message.value())
+    finally:
+        reader.close()
+    waited = time.monotonic() - killed
+    print(f"read_committed reader held back {waited:.1f} s by the killed transaction")
+    assert seen == [b"after"], seen  # the open transaction's record: aborted
+    assert waited < 10 + 15, waited  # the timeout, and the broker's abort check

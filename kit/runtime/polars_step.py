@@ -58,6 +58,10 @@ if TYPE_CHECKING:
 
 __all__ = ["PolarsStepRunner", "await_delivery", "run_batch"]
 
+#: A transaction of a service killed mid-way is aborted by the broker after
+#: this long, so read_committed readers wait at most that long.
+TRANSACTION_TIMEOUT_MS = 10_000
+
 #: ``partition`` argument of ``Producer.produce`` meaning "use the partitioner".
 _ANY_PARTITION = -1
 
@@ -240,6 +244,7 @@ class PolarsStepRunner:
             # transaction; read_committed readers never see a replay.
             config["transactional.id"] = f"{self.group}-{uuid.uuid4().hex[:12]}"
             config["enable.idempotence"] = True
+            config["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
         producer = Producer(self.settings.producer_config(**config))
         if transactional:
             producer.init_transactions(30)

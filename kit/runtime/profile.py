@@ -149,6 +149,10 @@ class BrokerSettings:
         consumer = self._consumer_quirks()
         consumer.update(overrides.pop("consumer_extra_config", None) or {})
         producer: dict[str, Any] = {}
+        if self.transactions:
+            # A killed service's open transaction is aborted after 10 s (the
+            # broker's default wait is 60 s for read_committed readers).
+            producer["transaction.timeout.ms"] = 10_000
         producer.update(overrides.pop("producer_extra_config", None) or {})
         kwargs["consumer_extra_config"] = consumer
         kwargs["producer_extra_config"] = producer
