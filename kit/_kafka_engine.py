@@ -183,6 +183,8 @@ def _properties(node: KafkaNode, cluster: list[KafkaNode]) -> str:
         # A producer killed mid-transaction is aborted after its timeout: the
         # kit asks for 10 s; this caps what anyone may ask for.
         "transaction.max.timeout.ms": 60_000,
+        # ... and is looked for every second (the default: every 10 s).
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms": 1_000,
         "group.initial.rebalance.delay.ms": 0,
         "auto.create.topics.enable": "true",
         "log.segment.bytes": 64 * 1024 * 1024,
