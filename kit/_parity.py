@@ -52,6 +52,7 @@ class _Stage:
     frame: pl.DataFrame
     raw: list[bytes]
     shape: dict[str, Any]
+    topic_input: bool = True  # read from a topic (not a step's output)
 
 
 def record_samples(
@@ -116,7 +117,8 @@ def _polars(
     output, failed = run_batch(func, stage.frame)
     dead.extend(stage.raw[i] for i, _reason in failed)
     written = [v.encode() for v in encode_values(output, stage.shape)]
-    return _Stage(output, written, output_schema(output.schema, stage.shape))
+    shape = output_schema(output.schema, stage.shape)
+    return _Stage(output, written, shape, topic_input=False)
 
 
 def _quix(
@@ -125,8 +127,12 @@ def _quix(
     from .chain.prototype import _run_quix
     from .runtime.encode import encode_values
 
-    output, shape = _run_quix(step, ns, stage.frame, stage.shape, connection=connection)
-    return _Stage(output, [v.encode() for v in encode_values(output, shape)], shape)
+    output, shape = _run_quix(
+        step, ns, stage.frame, stage.shape, connection=connection,
+        topic_input=stage.topic_input,
+    )  # fmt: skip
+    written = [v.encode() for v in encode_values(output, shape)]
+    return _Stage(output, written, shape, topic_input=False)
 
 
 def _record(message: Any) -> dict[str, Any]:
@@ -135,6 +141,7 @@ def _record(message: Any) -> dict[str, Any]:
     record: dict[str, Any] = {
         "key": None if key is None else key.decode(errors="replace"),
         "timestamp": message.timestamp()[1],
+        "partition": message.partition(),
     }
     try:
         record["value"] = value.decode()

@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 HERE = Path(__file__).parent
 PARITY = HERE / "parity"
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+LIVE_PARTITIONS = 4
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("KIT_BROKER"), reason="set KIT_BROKER to run the parity test"
@@ -48,13 +49,14 @@ def _lines(path: Path) -> list[Any]:
 
 
 def _read(broker: str, topic: str, want: int, *, dedupe: bool) -> list[bytes]:
-    """Records of ``topic`` (one partition) until ``want`` came and 1 s more
+    """Records of ``topic`` (all partitions) until ``want`` came and 1 s more
     brought nothing (or 90 s passed)."""
     consumer = Consumer(
         {"bootstrap.servers": broker, "group.id": f"check-{uuid.uuid4().hex}",
          "enable.auto.commit": False}
     )  # fmt: skip
-    consumer.assign([TopicPartition(topic, 0, 0)])
+    count = len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(count)])
     got: list[bytes] = []
     seen: set[Any] = set()
     deadline = time.monotonic() + 90
@@ -94,8 +96,18 @@ def test_service_reproduces_the_notebook(tmp_path: Path) -> None:
     }
     dead = {p.name.split(".")[1]: p for p in PARITY.glob("dead.*.jsonl")}
     names = [*topics.values(), *(topics[var] + ".dlq" for var in dead)]
+    # Inputs get the partitions their records came from (arrival order kept);
+    # the others as many as a live run gives them.
+    partitions = dict.fromkeys(topics.values(), LIVE_PARTITIONS)
+    partitions.update(dict.fromkeys((t for t in names if t.endswith(".dlq")), 1))
+    for path in PARITY.glob("input.*.jsonl"):
+        records = _lines(path)
+        topic = topics[path.name.split(".")[1]]
+        partitions[topic] = 1 + max(
+            (r.get("partition") or 0 for r in records), default=0
+        )
     admin = AdminClient({"bootstrap.servers": broker})
-    new = [NewTopic(t, 1, 1, config=TOPIC_CONFIG) for t in names]
+    new = [NewTopic(t, partitions[t], 1, config=TOPIC_CONFIG) for t in names]
     for future in admin.create_topics(new).values():
         future.result(30)
     producer = Producer({"bootstrap.servers": broker})
@@ -104,6 +116,7 @@ def test_service_reproduces_the_notebook(tmp_path: Path) -> None:
         for record in _lines(path):
             producer.produce(
                 topic, key=record["key"], value=_raw(record),
+                partition=record.get("partition") or 0,
                 timestamp=record["timestamp"] or 0,
             )  # fmt: skip
     producer.flush(30)
@@ -130,4 +143,7 @@ def test_service_reproduces_the_notebook(tmp_path: Path) -> None:
     finally:
         service.terminate()
         service.wait(30)
-        admin.delete_topics(names)
+        internal = [  # the service's changelog and repartition topics too
+            t for t in admin.list_topics(timeout=10).topics if f"__parity-{suffix}" in t
+        ]
+        admin.delete_topics([*names, *internal])

@@ -460,10 +460,11 @@ def run_command(
     folder: str, name: str | None, address: str | None, every: float
 ) -> None:
     """Run an exported service against the current connection (Ctrl-C stops it)."""
+    import signal
     import time
     from pathlib import Path
 
-    from . import process
+    from . import _logs, process
     from .connection import connect
 
     conn = connect(address)
@@ -471,6 +472,12 @@ def run_command(
     service = process.start_service(
         folder, name=service_name, connection=conn, detach=True
     )
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a supervisor, `kill`) stops the service too, like Ctrl-C.
+    signal.signal(signal.SIGTERM, interrupt)
     for notice in process.wait_running(service).get("notices", ()):
         click.echo(notice)
     click.echo(
@@ -482,10 +489,17 @@ def run_command(
             for line in _status_lines(service.status()):
                 click.echo(line)
     except KeyboardInterrupt:
-        pass
-    finally:
         process.stop_service(service_name)
-    click.echo(f"Stopped {service_name!r}.")
+        click.echo(f"Stopped {service_name!r}.")
+        return
+    # It ended on its own: say how (it stays in `kit status` until cleared).
+    gone = next((e for e in process.ended_services() if e.name == service_name), None)
+    how = gone.how if gone is not None else "ended"
+    click.echo(
+        f"Service {service_name!r} {how}; its log ({service.log}) ends:", err=True
+    )
+    click.echo(_logs.tail(service.log), err=True)
+    raise SystemExit(1)
 
 
 @main.command("status")
@@ -538,7 +552,8 @@ def _status_lines(status: dict[str, Any] | None) -> list[str]:
     lines = [
         f"  {s['name']:<16} {s['state']:<8} in {s['records_in']:>9,}  out {s['records_out']:>9,}  "
         f"{s['rate']:>8,.0f} msg/s  lag {s['lag'] if s['lag'] is not None else '?':>6}  "
-        f"dlq {s['dlq']:>5}  late {s.get('late', 0):>5}  errors {s['errors']}  {s['guarantee']}"
+        f"dlq {s['dlq']:>5}  late {s.get('late', 0):>5}  repeats {s.get('duplicates', 0):>5}  "
+        f"errors {s['errors']}  {s['guarantee']}"
         + (f"\n    last error: {s['last_error']}" if s.get("last_error") else "")
         + (
             f"\n    schema: {len(s['new_fields'])} field(s) added since export "

@@ -43,6 +43,19 @@ class Prototype:
     input_schema: dict[str, Any] = field(default_factory=dict)
     output_schema: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def dropped(self) -> list[str]:
+        """Metadata columns the input had and the output lacks: live, its
+        records get no key (``_key``), or the batch's newest time
+        (``_timestamp``), which windows downstream then see as one instant."""
+        return [
+            c
+            for c in ("_key", "_timestamp")
+            if c in self.input.columns
+            and c not in self.output.columns
+            and self.output.height > 0
+        ]
+
     def summary(self) -> str:
         if self.input.height == 0:
             return (
@@ -52,10 +65,24 @@ class Prototype:
         schema = ", ".join(
             f"{n}: {t}" for n, t in self.output.schema.items() if not n.startswith("_")
         )
-        return (
+        text = (
             f"{self.step}: {self.input.height:,} rows in → {self.output.height:,} out "
             f"in {self.seconds * 1000:.1f} ms · {schema}"
         )
+        if self.dropped:
+            names = " and ".join(self.dropped)
+            text += (
+                f" ⚠ The output has no {names}: live, its records get "
+                + ("no key" if "_key" in self.dropped else "")
+                + (" and " if len(self.dropped) == 2 else "")
+                + (
+                    "the batch's newest time (one instant for a window downstream)"
+                    if "_timestamp" in self.dropped
+                    else ""
+                )
+                + f'; keep {names} in a select (e.g. df.select("_key", "_timestamp", ...)).'
+            )
+        return text
 
 
 def namespace(chain: Chain, steps: list[CellStep]) -> dict[str, Any]:
@@ -135,7 +162,10 @@ def run_prototype(
         except TypeError as exc:
             raise ChainError(f"Cell {step.name!r}: {exc}.") from None
     else:
-        output, written = _run_quix(step, ns, frame, shape, connection=connection)
+        output, written = _run_quix(
+            step, ns, frame, shape, connection=connection,
+            topic_input=step.input not in chain.steps,
+        )  # fmt: skip
     if step.kind == "polars":
         from ..runtime.encode import output_schema
 
@@ -170,6 +200,10 @@ def _input_frame(
     return frame, decoder.raw
 
 
+#: Partitions of the topics a live run creates for step outputs.
+LIVE_PARTITIONS = 4
+
+
 def _run_quix(
     step: CellStep,
     ns: dict[str, Any],
@@ -177,6 +211,7 @@ def _run_quix(
     shape: dict[str, Any],
     *,
     connection: Connection,
+    topic_input: bool = True,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Run a Quix step's pipeline over the snapshot (a temporary topic, which
     gets the records as the live input has them: in the input's shape).
@@ -192,14 +227,25 @@ def _run_quix(
 
     func = compile_step(step, ns)
     topic = f"__kit_proto_{step.name}_{uuid.uuid4().hex[:8]}"
-    connection.create_topic(topic, partitions=1)
+    # The records in the order and partitions they arrive in live: a topic's
+    # records in their own partitions, in offset order (so a record that
+    # came late is late here too); a step's, by key, as its producer writes.
+    arrival = [c for c in ("_partition", "_offset") if c in frame.columns]
+    if arrival:
+        frame = frame.sort(arrival)
+    own = topic_input and "_partition" in frame.columns and frame.height > 0
+    partitions = int(frame["_partition"].max() or 0) + 1 if own else LIVE_PARTITIONS  # type: ignore[arg-type]
+    connection.create_topic(topic, partitions=partitions)
     try:
         values, keys, stamps, _ids = encode_rows(
             frame, source=topic, batch_tag="p", shape=shape
         )
+        targets = frame["_partition"].to_list() if own else [-1] * frame.height
         producer = connection.producer()
-        for value, key, stamp in zip(values, keys, stamps, strict=True):
-            producer.produce(topic, value.encode(), key, 0, timestamp=stamp)
+        for value, key, stamp, target in zip(
+            values, keys, stamps, targets, strict=True
+        ):
+            producer.produce(topic, value.encode(), key, target, timestamp=stamp)
         producer.flush(30)
         with tempfile.TemporaryDirectory(prefix="kit-proto-") as state:
             app = connection.application(

@@ -48,11 +48,19 @@ def partitions(conn: Connection, topic: str) -> list[int]:
 
     metadata = fetch_metadata(conn.settings.client_config())
     if topic not in metadata.topics:
-        names = sorted(t for t in metadata.topics if not t.startswith("__"))
-        listed = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+        import difflib
+
+        internal = ("__", "changelog__", "repartition__")  # quixstreams' and Kafka's
+        names = sorted(t for t in metadata.topics if not t.startswith(internal))
+        close = difflib.get_close_matches(topic, names, n=3)
+        names = close + [n for n in names if n not in close]
+        listed = ", ".join(names[:20]) + (
+            f" ... ({len(names) - 20} more)" if len(names) > 20 else ""
+        )
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise KitError(
             f"Topic {topic!r} does not exist on {conn.address}; "
-            f"topics: {listed or '(none)'}."
+            f"topics: {listed or '(none)'}.{hint}"
         )
     return sorted(metadata.topics[topic].partitions)
 

@@ -204,7 +204,8 @@ def read_messages(
     connection: Connection | None = None,
 ) -> list[Any]:
     """The newest ``last`` records of ``topic`` as confluent-kafka messages
-    (raw: keys, values, timestamps, headers), oldest first by time."""
+    (raw: keys, values, timestamps, headers), in arrival order: by partition,
+    then offset (``last`` in all: the newest by time)."""
     conn = _session.current(connection)
     ranges = _ranges(conn, topic, last=last, limit=None, since_ms=None, until_ms=None)
     messages = [
@@ -213,7 +214,8 @@ def read_messages(
         for m in batch
     ]
     messages.sort(key=lambda m: (m.timestamp()[1], m.partition(), m.offset()))
-    return messages[-last:] if last else []
+    newest = messages[-last:] if last else []
+    return sorted(newest, key=lambda m: (m.partition(), m.offset()))
 
 
 def _empty() -> pl.DataFrame:

@@ -68,6 +68,9 @@ def load_frame(source: str | Path) -> pl.DataFrame:
     )
 
 
+#: Times before this (1973-03-03) are relative, not epoch times.
+RELATIVE_BEFORE_MS = 100_000_000_000
+
 #: Time units of numeric time columns, in milliseconds.
 UNITS = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "ns": 1e-6}
 UNIT_NAMES = {
@@ -181,6 +184,13 @@ class Replay(Job):
         if time_column:
             self.times, self.unit = _times_ms(frame, time_column, timestamp_unit)
         self.time_column = time_column
+        if keep_timestamps and self.times and max(self.times) < RELATIVE_BEFORE_MS:
+            raise KitError(
+                f"keep_timestamps=True keeps {time_column!r} as the records' times, "
+                f"but its times are relative (the latest is {max(self.times):,} ms "
+                "after 1970-01-01): drop keep_timestamps to stamp records with the "
+                "replay's clock (the spacing kept), or add an epoch time to the column."
+            )
         self.keep_timestamps = keep_timestamps
         self.keys = (
             None if key is None else [None if k is None else str(k) for k in frame[key]]

@@ -28,12 +28,13 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
         if not status["steps"]:  # started, no status written yet
             rows.append(
                 f"<tr><td>{html.escape(service.name)}</td><td></td><td></td>"
-                f"<td>starting (pid {service.pid})</td>" + "<td></td>" * 9 + "</tr>"
+                f"<td>starting (pid {service.pid})</td>" + "<td></td>" * 10 + "</tr>"
             )
         for s in status["steps"]:
             lag = "?" if s.get("lag") is None else f"{s['lag']:,}"
             err = html.escape(s.get("last_error") or "")
             late = s.get("late", 0)
+            dups = s.get("duplicates", 0)
             drift = _drift(s)
             late_class = (
                 " class='kit-bad' title='records dropped: they came after their window closed'"
@@ -45,6 +46,7 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
                 f"<td>{s['kind']}</td><td>{html.escape(s['state'])}</td><td>{s['records_in']:,}</td>"
                 f"<td>{s['records_out']:,}</td><td>{s['rate']:,.0f}</td><td>{lag}</td>"
                 f"<td>{s['dlq']:,}</td><td{late_class}>{late:,}</td>"
+                f"<td title='records dropped as repeats of ones seen (same kit-id)'>{dups:,}</td>"
                 f"<td title='{html.escape(', '.join(s.get('new_fields') or []))}'>{html.escape(drift)}</td>"
                 f"<td>{s['errors']}</td><td>{s['guarantee']}</td>"
                 f"<td style='text-align:left'>{err}</td></tr>"
@@ -55,7 +57,7 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
             f"<tr class='kit-ended'><td>{html.escape(gone.name)}</td><td></td><td></td>"
             f"<td class='kit-bad'>✖ {html.escape(gone.how)}</td>"
             + "<td></td>"
-            * 9
+            * 10
             + f"<td style='text-align:left' title='{html.escape(gone.log)}'>"
             f"{html.escape(last[0])}</td></tr>"
         )
@@ -72,6 +74,7 @@ def status_html(services: list[Any], ended: Sequence[Any] = ()) -> str:
             "lag",
             "DLQ",
             "late",
+            "repeats",
             "schema",
             "errors",
             "guarantee",

@@ -30,12 +30,25 @@ class LiveRun:
     """A running chain: ``status()``, ``stop()``; shows its status table."""
 
     def __init__(self, service: Any, steps: list[str]) -> None:
-        self.service = service
+        self._service = service
         self.steps = steps
 
     @property
+    def service(self) -> Any:
+        """The chain's current process: re-running a step cell restarts it
+        under the same name (a new pid), and this handle follows."""
+        from ..process import list_services
+
+        current = next(
+            (s for s in list_services() if s.name == self._service.name), None
+        )
+        if current is not None:
+            self._service = current
+        return self._service
+
+    @property
     def name(self) -> str:
-        return str(self.service.name)
+        return str(self._service.name)
 
     def status(self) -> dict[str, Any] | None:
         return self.service.status()  # type: ignore[no-any-return]
@@ -52,9 +65,8 @@ class LiveRun:
         records if that topic has any, a step reading another step has taken
         in at least what that step put out, and no step's counters moved for
         ``idle`` seconds. Call it once the input is complete (after
-        ``replay.wait()``, say), before reading the outputs. (A chain
-        restarted with nothing new to read never counts as caught up: its
-        steps take in nothing.)
+        ``replay.wait()``, say), before reading the outputs. A step restarted
+        with nothing new to read counts as caught up once its lag is 0.
 
         >>> live = %stream run                    # doctest: +SKIP
         >>> replay.wait(); live.wait()            # doctest: +SKIP
@@ -127,9 +139,12 @@ def _caught_up(steps: list[dict[str, Any]], connection: Callable[[], Any]) -> bo
     for step in steps:
         upstream = produced.get(step["input"])
         if upstream is not None:
-            if step["records_in"] < upstream:
+            # Repeats (same identity) were taken in too, then dropped.
+            if step["records_in"] + step.get("duplicates", 0) < upstream:
                 return False
-        elif step["records_in"] == 0:  # not started reading, or an empty topic?
+        elif step["records_in"] == 0 and step.get("lag") != 0:
+            # Not started reading, or an empty topic? (A step that started
+            # where it had left off, with nothing new, has a lag of 0.)
             counts = {t.name: t.messages for t in connection().topics()}
             if counts.get(step["input"], 0) > 0:
                 return False
@@ -146,6 +161,7 @@ def start_live(
 ) -> LiveRun:
     from .. import _session, _state
     from ..chain.capture import kernel_chain
+    from ..chain.prototype import LIVE_PARTITIONS
     from ..export import export_chain
     from ..process import start_service, wait_running
 
@@ -160,7 +176,7 @@ def start_live(
     service_name = name or magics.service_name
     ordered = [s.name for s in chain.ordered(steps)]
     for step in chain.ordered(steps):  # outputs exist before anyone reads them
-        connection.create_topic(chain.output_topic(step), partitions=4)
+        connection.create_topic(chain.output_topic(step), partitions=LIVE_PARTITIONS)
     folder = _state.state_dir() / "live" / service_name
     topics = [t.name for t in connection.topics()]
     # Each Polars step starts from the schema its prototype saw (schema.json).

@@ -35,23 +35,21 @@ def run(magics: Any, line: str) -> None:
     forgotten = process.forget_ended(args.name, mine=mine)
     if forgotten:
         print("Cleared ended: " + ", ".join(e.name for e in forgotten))
-    if not stopped:
-        if forgotten:
-            return
-        others = [
-            s.name
-            for s in process.list_services()
-            if args.name is None or args.name in s.name
-        ]
+    others = [
+        s.name
+        for s in process.list_services()
+        if args.name is None or args.name in s.name
+    ]
+    if stopped:
+        print("Stopped: " + ", ".join(job.name for job in stopped))
+    elif not forgotten:
         print(
             "Nothing is running."
             if args.name is None
             else f"Nothing running matches {args.name!r}."
         )
-        if others:
-            print(
-                f"Started elsewhere: {', '.join(others)}: `%stream stop --all` stops "
-                "them too."
-            )
-        return
-    print("Stopped: " + ", ".join(job.name for job in stopped))
+    if others:
+        print(
+            f"Still running, started elsewhere: {', '.join(others)}: "
+            "`%stream stop --all` stops them too."
+        )

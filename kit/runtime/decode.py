@@ -39,9 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "Decoder", "flatten"]
 
-#: Records of a first batch checked one by one for its first schema.
-SEED_ROWS = 100
-
 #: Values larger than this are counted as bad, not decoded.
 DEFAULT_MAX_BYTES = 1_000_000
 
@@ -199,8 +196,8 @@ class Decoder:
             values = [v.replace(b"\n", b" ").replace(b"\r", b" ") for v in values]
             blob = b"\n".join(values)
         frame = None
-        if not self.raw:  # the first batch: types from its first records
-            self._seed(values[:SEED_ROWS])
+        if not self.raw:  # the first batch: each record checked, types by majority
+            return flatten(self._decode_checked(values, rows, errors))
         try:  # the contract: decode with it, then count the keys
             decoded = pl.read_ndjson(blob, schema=self.raw)
             if decoded.height == len(values) and complete(blob, decoded):
@@ -213,37 +210,32 @@ class Decoder:
                 return flat
         return flatten(self._decode_checked(values, rows, errors))
 
-    def _seed(self, values: list[bytes]) -> None:
-        """A first schema from a few records, checked one by one (a field's
-        first value decides its type): what the whole batch is then decoded
-        with. Fields those records lack, or values that do not fit, send the
-        batch down the exact path."""
-        errors: list[str | None] = [None] * len(values)
-        self._decode_checked(values, list(range(len(values))), errors, seed=True)
-
     def _decode_checked(
         self,
         values: list[bytes],
         rows: list[int],
         errors: list[str | None],
-        *,
-        seed: bool = False,
     ) -> pl.DataFrame:
         """Parse and check each value; decode the good ones at once."""
         import polars as pl
 
         check = TypeCheck(self.raw)
-        keep: list[int] = []
-        parsed: list[dict[str, Any]] = []
+        objects: list[tuple[int, dict[str, Any]]] = []
         for i, (value, row) in enumerate(zip(values, rows, strict=True)):
             obj = _parse(value)
             if isinstance(obj, str):  # the reason it is not a JSON object
                 errors[row] = obj
-                continue
+            else:
+                objects.append((i, obj))
+        check.learn([obj for _i, obj in objects])  # new fields: what most values are
+        keep: list[int] = []
+        parsed: list[dict[str, Any]] = []
+        for i, obj in objects:
+            row = rows[i]
             reason = check.conflict(obj)
             if reason is not None:
                 errors[row] = reason
-                self.conflicts += not seed
+                self.conflicts += 1
                 continue
             keep.append(i)
             parsed.append(obj)

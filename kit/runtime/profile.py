@@ -182,8 +182,16 @@ class BrokerSettings:
         quirks: dict[str, Any] = {"fetch.queue.backoff.ms": 100}
         if self.profile == "local":
             # librdkafka's 45 s default makes the first record arrive ~23 s
-            # after a join on Tansu; these values bring it to ~1 s.
-            quirks.update({"session.timeout.ms": 1500, "heartbeat.interval.ms": 300})
+            # after a join on Tansu; these values bring it to ~1 s. Topics
+            # come back after a restart of the in-memory broker: look for
+            # them every 5 s, not every 5 minutes (librdkafka's default).
+            quirks.update(
+                {
+                    "session.timeout.ms": 1500,
+                    "heartbeat.interval.ms": 300,
+                    "topic.metadata.refresh.interval.ms": 5000,
+                }
+            )
         return quirks
 
     def _quix_builder(self) -> Any:

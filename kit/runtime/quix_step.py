@@ -10,10 +10,16 @@ record, hopping windows, ``expand=True``), the second and later are numbered
 ``/1``, ``/2``...: outputs come in the same order when a record is processed
 again, so the identities are the same too.
 
-Bad records never stop a Quix step: an undecodable value, and a record the
-step's code fails on, go to ``<input>.dlq`` (:class:`DeadLetters`), as for
+Bad records never stop a Quix step: an undecodable value, a value that is
+not a JSON object, and a record the step's code fails on, go to
+``<input>.dlq`` (:class:`DeadLetters`), as for
 Polars steps; a step that fails on every record of a run of them is broken
 (:mod:`.broken`) and stops the service.
+
+Records an upstream kit step wrote twice (same ``kit-id``: an at-least-once
+replay after a crash, or its input read again) are dropped before the step
+sees them, so a window never counts a record twice; they are counted in
+``duplicates``.
 
 Records a time window drops because they arrive after it closed ("late")
 are counted in the step's status (``late``): the windows the step defines
@@ -68,12 +74,17 @@ def attach_quix_step(app: Application, step: Step, status: StepStatus) -> None:
         key_serializer="str",
     )
     sdf = app.dataframe(source)
+    # A record a kit step upstream wrote again (an at-least-once replay after a
+    # crash, or its input read again) would count twice in a window: drop it.
+    sdf = sdf.filter(_first_time(status), stateful=True, metadata=True)
 
     numbering = _Numbering()
 
     def count_in(value: Any) -> Any:
         status.count_in(1)
         numbering.next_input()
+        if not isinstance(value, dict):  # as for Polars steps: a bad record
+            raise NotAnObject(f"not a JSON object: {type(value).__name__}")
         return value
 
     sdf = sdf.update(count_in)
@@ -177,6 +188,56 @@ class _Numbering:
         return f"{source}/{self.count}"
 
 
+def source_position(identity: Any) -> tuple[str, tuple[int, int]] | None:
+    """``(source partition, (offset, n))`` of a ``kit-id`` identity, or
+    ``None`` for one without an offset (an aggregating step's batch tag).
+
+    >>> source_position(b"laps/2/118"), source_position("laps/2/118/3")
+    (('laps/2', (118, 0)), ('laps/2', (118, 3)))
+    >>> source_position("laps/b2.0/5") is None
+    True
+    """
+    if isinstance(identity, bytes):
+        identity = identity.decode(errors="replace")
+    parts = str(identity).split("/")
+    try:
+        offset, n = int(parts[2]), int(parts[3]) if len(parts) > 3 else 0
+        int(parts[1])
+    except (IndexError, ValueError):
+        return None
+    return f"{parts[0]}/{parts[1]}", (offset, n)
+
+
+def _first_time(status: StepStatus) -> Callable[..., bool]:
+    """A stateful filter: keeps a record unless a record with its identity,
+    or a later one of the same source partition, was seen before for its key
+    (a kit step writes each key's records in source order, so an identity at
+    or before the last one seen is a repeat). Repeats are counted in
+    ``status.duplicates``."""
+
+    def first_time(
+        value: Any, key: Any, timestamp: int, headers: Any, state: Any
+    ) -> bool:
+        identity = next((v for k, v in headers or () if k == ID_HEADER), None)
+        found = source_position(identity) if identity is not None else None
+        if found is None:
+            return True
+        where, position = found
+        last = state.get(where)
+        if last is not None and tuple(last) >= position:
+            status.duplicates += 1
+            return False
+        state.set(where, list(position))
+        return True
+
+    return first_time
+
+
+class NotAnObject(ValueError):
+    """A value that is JSON but not an object: a dead letter, not a failure
+    of the step (it does not count towards a broken step)."""
+
+
 class DeadLetters:
     """quixstreams' error callbacks for the Quix steps of one app: a record
     that cannot be decoded, or that a step fails on, becomes a dead letter
@@ -219,6 +280,9 @@ class DeadLetters:
             return False
         step = self.step_for(row.topic)
         status = self.statuses[step.name]
+        if isinstance(exc, NotAnObject):
+            self._dead(step, json_dumps(row.value), _key(row), row, str(exc))
+            return True
         breaker = self.breakers[step.name]
         # In a row: no record of the input got through since the last failure.
         if status.records_in > self._last_failed.get(step.name, -1) + 1:
@@ -231,8 +295,7 @@ class DeadLetters:
             value = json_dumps(row.value)
         except TypeError:
             value = repr(row.value).encode()
-        key = row.key if isinstance(row.key, bytes | None) else str(row.key).encode()
-        self._dead(step, value, key, row, reason)
+        self._dead(step, value, _key(row), row, reason)
         return True
 
     def _dead(
@@ -253,6 +316,11 @@ class DeadLetters:
         status = self.statuses[step.name]
         status.dlq += 1
         status.last_error = reason
+
+
+def _key(row: Any) -> bytes | None:
+    key = row.key
+    return key if isinstance(key, bytes | None) else str(key).encode()
 
 
 def _coordinates(source: Any) -> tuple[str, int, int]:

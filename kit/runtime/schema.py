@@ -247,12 +247,15 @@ class TypeCheck:
     """Checks decoded records against a schema, field by field (nested objects
     included; list elements are not looked into).
 
-    Fields the schema does not have (or has as Null) take the class of their
-    first value in the batch; ``conflict`` returns the first field whose
-    value is of another class, as a reason, or ``None``. A number or boolean
-    where text was is kept as its text (nothing is lost; Polars does the
-    same); text where numbers or booleans were is a conflict. Integer fields
-    that get a fraction are listed in ``widen`` (they become Float64).
+    Fields the schema does not have (or has as Null) take the class most of
+    their values in the batch have (:meth:`learn`; ties: the first value's),
+    so the type does not depend on which record happens to come first (a
+    sample sorted by time, or by partition, gives the same schema);
+    ``conflict`` returns the first field whose value is of another class, as
+    a reason, or ``None``. A number or boolean where text was is kept as its
+    text (nothing is lost; Polars does the same); text where numbers or
+    booleans were is a conflict. Integer fields that get a fraction are listed
+    in ``widen`` (they become Float64).
 
     >>> import polars as pl
     >>> check = TypeCheck({"speed": pl.Float64, "tyre": pl.Struct({"age": pl.Int64})})
@@ -260,18 +263,59 @@ class TypeCheck:
     >>> check.conflict({"speed": "fast"})
     "field 'speed': expected Float64 (a number), got 'fast'"
     >>> check.conflict({"drs": "on"})
-    "field 'drs': expected a boolean (its first value), got 'on'"
+    "field 'drs': expected a boolean (most of its values), got 'on'"
     >>> check.conflict({"tyre": {"age": "old"}})
     "field 'tyre.age': expected Int64 (a number), got 'old'"
     >>> check.new
     {('drs',): 'boolean'}
     >>> TypeCheck({"n": pl.Int64, "id": pl.String}).conflict({"n": 2.5, "id": 7})
+    >>> most = TypeCheck({})
+    >>> most.learn([{"t": "22.5"}, {"t": 21.0}, {"t": 23}])
+    >>> most.conflict({"t": "22.5"})
+    "field 't': expected a number (most of its values), got '22.5'"
     """
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = schema
-        self.new: dict[tuple[str, ...], str] = {}  # path -> class of its first value
+        self.new: dict[tuple[str, ...], str] = {}  # path -> the class it takes
         self.widen: set[tuple[str, ...]] = set()  # integer fields that got a fraction
+
+    def learn(self, records: list[dict[str, Any]]) -> None:
+        """Give each field the schema lacks the class most of its values in
+        ``records`` have (text counts as text: that is what is in doubt)."""
+        from collections import Counter
+
+        votes: dict[tuple[str, ...], Counter[str]] = {}
+        for record in records:
+            self._count(record, self.schema, (), votes)
+        for path, counter in votes.items():
+            # most_common keeps first-seen order among equal counts.
+            self.new[path] = counter.most_common(1)[0][0]
+
+    def _count(
+        self,
+        record: Mapping[str, Any],
+        schema: Mapping[str, Any] | None,
+        prefix: tuple[str, ...],
+        votes: dict[tuple[str, ...], Any],
+    ) -> None:
+        import polars as pl
+
+        for key, value in record.items():
+            kind = value_class(value)
+            if kind is None:
+                continue
+            path = (*prefix, key)
+            dtype = schema.get(key) if schema is not None else None
+            if dtype is None or dtype_class(dtype) is None:
+                from collections import Counter
+
+                votes.setdefault(path, Counter())[kind] += 1
+                if kind == _OBJECT:
+                    self._count(value, None, path, votes)
+            elif kind == _OBJECT and isinstance(dtype, pl.Struct):
+                fields = {f.name: f.dtype for f in dtype.fields}
+                self._count(value, fields, path, votes)
 
     def conflict(self, record: Mapping[str, Any]) -> str | None:
         return self._walk(record, self.schema, ())
@@ -295,8 +339,8 @@ class TypeCheck:
                 first = self.new.setdefault(path, kind)
                 if first != kind and not _fits(kind, first):
                     return (
-                        f"field {'.'.join(path)!r}: expected {_article(first)} (its "
-                        f"first value), got {_preview(value)}"
+                        f"field {'.'.join(path)!r}: expected {_article(first)} (most "
+                        f"of its values), got {_preview(value)}"
                     )
                 if kind == _OBJECT:
                     reason = self._walk(value, None, path)

@@ -83,6 +83,14 @@ def run(
             daemon=True,
         )
     ]
+    if quix_steps:
+        helpers.append(
+            threading.Thread(
+                target=_quix_lag,
+                args=(settings, f"{group}-quix", quix_steps, statuses, stop),
+                daemon=True,
+            )
+        )
     parent = os.environ.get("KIT_PARENT_PID")
     if parent:
         helpers.append(
@@ -197,6 +205,53 @@ def _report(
             with contextlib.suppress(OSError):
                 write_status(path, name, list(statuses.values()), **extra)
         stop.wait(1.0)
+
+
+def _quix_lag(
+    settings: BrokerSettings,
+    group: str,
+    steps: Sequence[Step],
+    statuses: dict[str, StepStatus],
+    stop: threading.Event,
+    every: float = 2.0,
+) -> None:
+    """The Quix steps' lag: their inputs' ends minus the group's committed
+    offsets (committed at quixstreams' checkpoints), every ``every`` s."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    from confluent_kafka.admin import AdminClient
+
+    from .offsets import end_offsets
+
+    config = settings.client_config()
+    admin = AdminClient(dict(config))
+    while not stop.wait(every):
+        try:
+            metadata = admin.list_topics(timeout=5)
+            parts = {
+                s.input: sorted(metadata.topics[s.input].partitions)
+                for s in steps
+                if s.input in metadata.topics
+            }
+            ends = end_offsets(
+                settings.consumer_config(),
+                parts,
+                trust_watermarks=settings.profile != "local",
+            )
+            request = [ConsumerGroupTopicPartitions(group)]
+            listed = admin.list_consumer_group_offsets(request)[group].result(5)
+            committed = {
+                (tp.topic, tp.partition): tp.offset for tp in listed.topic_partitions
+            }
+            for step in steps:
+                lag = 0
+                for p in parts.get(step.input, []):
+                    low, end = ends[(step.input, p)]
+                    at = committed.get((step.input, p), -1)
+                    lag += end - (at if at >= 0 else low)
+                statuses[step.name].lag = max(lag, 0)
+        except Exception:  # the broker away: unknown, not zero
+            for step in steps:
+                statuses[step.name].lag = None
 
 
 def _watch_parent(pid: int, stop: threading.Event, app: Any) -> None:

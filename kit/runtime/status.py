@@ -25,6 +25,7 @@ class StepStatus:
     records_out: int = 0
     dlq: int = 0
     late: int = 0  # records a window dropped because they came after it closed
+    duplicates: int = 0  # records dropped as repeats of ones seen (same kit-id)
     conflicts: int = 0  # bad records whose value had another type than before
     #: fields of the input that appeared since export (schema drift)
     new_fields: list[str] = field(default_factory=list)

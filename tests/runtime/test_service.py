@@ -276,7 +276,7 @@ def test_status_and_stop_act_on_this_kernels_services(
         ip_session.run_line_magic("stream", f"stop {name}")
         out = capsys.readouterr().out
         assert f"Nothing running matches {name!r}." in out
-        assert f"Started elsewhere: {name}" in out and "--all" in out
+        assert f"Still running, started elsewhere: {name}" in out and "--all" in out
         assert stand_in.poll() is None
         ip_session.run_line_magic("stream", f"stop {name} --all")
         assert f"Stopped: {name}" in capsys.readouterr().out

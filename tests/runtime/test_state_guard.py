@@ -232,3 +232,56 @@ def test_a_failing_quix_step_is_shown_as_failed(
     assert f"{name}  failed (exit code 1) at" in shown and "ZeroDivisionError" in shown
     process.forget_ended(name)
     connection.delete_topics([source, sink])
+
+
+def test_a_window_after_a_polars_step_never_counts_a_record_twice(
+    connection: kit.Connection, tmp_path: Path
+) -> None:
+    """The input deleted and created again with the same records: the Polars
+    step upstream processes them again (its offsets went with the topic) and
+    writes them again, with the same identities; the window step drops those
+    repeats instead of counting them as late, or twice in a window still open."""
+    suffix = uuid.uuid4().hex[:8]
+    source, middle, sink = f"rp-in-{suffix}", f"rp-mid-{suffix}", f"rp-win-{suffix}"
+    frame = fleet()
+    expected = expected_windows(frame)
+    chain = Chain()
+    chain.add_imports_from([HELPERS])
+    chain.add_step(CellStep("copy", "polars", source, middle, "df"))
+    chain.add_step(CellStep("win", "quix", "copy", sink, WINDOW))
+    folder = export_chain(
+        chain, tmp_path / "svc", name="rp", topics=[source, middle, sink]
+    )
+    for topic in (middle, sink):
+        connection.create_topic(topic, partitions=3)
+    name = f"rp-{suffix}"
+    _replay(connection, source, frame)
+    first = _run(connection, folder, name, expected.height, sink)
+    assert _windows(first["new"]).equals(expected)
+    connection.delete_topics([source])
+    _replay(connection, source, frame)
+    # ... then one reading per machine much later closes the windows still open.
+    closing = pl.DataFrame(
+        {
+            "machine": [f"m{m}" for m in range(MACHINES)],
+            "ts": [BASE + timedelta(hours=1)] * MACHINES,
+            "temp": [20.0] * MACHINES,
+        }
+    )
+    _replay(connection, source, closing)
+    last = frame.group_by("machine").agg(pl.col("ts").max())
+    want = MACHINES  # each machine's last window closes now, once
+    again = _run(connection, folder, name, want, sink)
+    win = next(s for s in again["steps"] if s["name"] == "win")
+    assert win["duplicates"] == frame.height and win["late"] == 0, win
+    closed = _windows(again["new"])
+    assert closed.height == MACHINES
+    for row in closed.iter_rows(named=True):
+        start = row["start"]
+        n = frame.filter(
+            (pl.col("machine") == row["machine"])
+            & (pl.col("ts").dt.epoch("ms") // 10_000 * 10_000 == start)
+        ).height
+        assert row["n"] == n, (row, n)  # counted once, not twice
+    assert last.height == MACHINES
+    connection.delete_topics([source, middle, sink])
