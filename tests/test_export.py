@@ -177,7 +177,8 @@ def test_kit_run_status_stop(tmp_path: Path, connection: kit.Connection) -> None
             and "at-least-once" in status.stdout
         )
     finally:
-        runner.send_signal(signal.SIGINT)
+        # SIGTERM (a supervisor's stop) stops the service with it, like Ctrl-C.
+        runner.send_signal(signal.SIGTERM)
         out, err = runner.communicate(timeout=60)
     assert "Running 'svc'" in out and "Stopped 'svc'" in out, err
     assert "No service is running." in _kit("status").stdout

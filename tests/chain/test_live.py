@@ -107,7 +107,8 @@ def test_hot_restart_loses_nothing(
 ) -> None:
     connection.create_topic(names.input, partitions=2)
     _cell(ip, f"%%stream fast --input {names.input} --output {names.fast}\ndf")
-    ip.run_line_magic("stream", f"run --name {names.service}")
+    live = ip.run_line_magic("stream", f"run --name {names.service}")
+    first_pid = live.service.pid
     producer = kit.demo(names.input, rate=400, duration=6, connection=connection)
     time.sleep(2.5)
     _cell(
@@ -121,6 +122,15 @@ def test_hot_restart_loses_nothing(
     assert out.height == sent
     assert out["v2"].null_count() < sent  # the new code is live
     assert set(out["ts"].to_list()) == set(kit.read(names.input)["ts"].to_list())
+    # The handle follows the restarted process, and waits on it.
+    assert live.service.pid != first_pid
+    live.wait(idle=1.0, timeout=30)
+    # Restarted with nothing new to read, it is caught up at once (lag 0).
+    ip.run_line_magic("stream", f"run --name {names.service}")
+    again = ip.run_line_magic("stream", f"run --name {names.service}")
+    started = time.monotonic()
+    again.wait(idle=1.0, timeout=30)
+    assert time.monotonic() - started < 15
 
 
 def test_sigkill_and_restart_lose_and_duplicate_nothing(

@@ -141,3 +141,11 @@ def test_a_relative_milliseconds_column_replays_at_its_pace(
     seconds.stop()
     with pytest.raises(kit.KitError, match="timestamp_unit='min' is not a unit"):
         kit.replay(frame, topic, timestamp="session_ms", timestamp_unit="min")  # type: ignore[arg-type]
+
+
+def test_keeping_relative_times_is_refused_with_the_fix(topic: str) -> None:
+    frame = pl.DataFrame({"session_ms": [0, 100, 200], "v": [1, 2, 3]})
+    with pytest.raises(
+        KitError, match=r"its times are relative .* drop keep_timestamps"
+    ):
+        kit.replay(frame, topic, timestamp="session_ms", keep_timestamps=True)

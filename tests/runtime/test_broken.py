@@ -106,22 +106,22 @@ def test_a_quix_step_dead_letters_bad_records_and_stops_when_broken(
     folder = export_chain(chain, tmp_path / "svc", name=name, topics=[source, sink])
     service = process.start_service(folder, name=name, connection=connection)
     process.wait_running(service)
-    values = [json.dumps({"x": x}).encode() for x in (1, 2, 0, 4)] + [
-        b"not json",
-        b'{"x": 5}',
-    ]
+    values = [json.dumps({"x": x}).encode() for x in (1, 2, 0, 4)]
+    values += [b"not json", b'{"x": 5}', b"[1, 2]"]
     _produce(connection, source, values)
     _wait(
         lambda: (
-            _count(connection, sink) == 4 and _count(connection, source + ".dlq") == 2
+            _count(connection, sink) == 4 and _count(connection, source + ".dlq") == 3
         )
     )
     dead = kit.read(source + ".dlq", format="bytes")
-    assert sorted(dead["value"].to_list()) == sorted([b'{"x":0}', b"not json"])
+    assert sorted(dead["value"].to_list()) == sorted(
+        [b'{"x":0}', b"not json", b"[1,2]"]
+    )
     assert service.alive
-    _wait(lambda: service.status()["steps"][0]["dlq"] == 2)  # type: ignore[index]
+    _wait(lambda: service.status()["steps"][0]["dlq"] == 3)  # type: ignore[index]
     step = service.status()["steps"][0]  # type: ignore[index]
-    assert "not JSON" in (step["last_error"] or "")  # the last of the two
+    assert "not a JSON object: list" in (step["last_error"] or "")  # the last one
     # Every record failing, a hundred in a row: broken, the service stops.
     _produce(connection, source, [b'{"x": 0}'] * 150)
     _wait(lambda: not service.alive)
