@@ -293,7 +293,7 @@ class Replay(Job):
 def _span(seconds: float) -> str:
     """
     >>> _span(7000.0), _span(42.2), _span(0.4)
-    ('1 h 57 min', '42 s', '0.4 s')
+    ('1 h 56 min', '42 s', '0.4 s')
     """
     if seconds >= 3600:
         return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"

@@ -127,6 +127,26 @@ def run_batch(
     return out, failures
 
 
+def source_name(settings: BrokerSettings, topic: str) -> str:
+    """What the identities of a step's outputs start with: the input topic,
+    and the first characters of its topic id (``telemetry~AaIyQo8x``), so
+    that the records of a topic deleted and created again (whose offsets
+    start again at 0) never share an identity with those of the old one: a
+    reader dropping repeats by identity would drop new records. Just the
+    topic where the broker gives no topic ids.
+    """
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        admin = AdminClient(settings.client_config())
+        found = admin.describe_topics(TopicCollection([topic]), request_timeout=10)
+        topic_id = str(found[topic].result(10).topic_id)
+    except Exception:
+        return topic
+    return f"{topic}~{topic_id[:8]}" if topic_id and topic_id != "None" else topic
+
+
 def _where(func: Callable[[pl.DataFrame], Any], frame: pl.DataFrame) -> str:
     """Where ``func`` fails on the first row of ``frame`` (its line)."""
     try:
@@ -209,6 +229,7 @@ class PolarsStepRunner:
         # The input's schema contract: the one exported with the service, grown
         # by new fields (see Decoder).
         self.decoder = Decoder(schema=step.schema)
+        self.source = step.input  # what identities start with (see source_name)
 
     def run(self) -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
@@ -309,6 +330,7 @@ class PolarsStepRunner:
 
         # Partitions are about to go to another member (or the consumer is
         # closing): finish what was consumed from them first.
+        self.source = source_name(self.settings, step.input)
         consumer.subscribe([step.input], on_revoke=drain, on_lost=forget)
         self.status.state = "running"
         lag_at = 0.0
@@ -382,7 +404,7 @@ class PolarsStepRunner:
     ) -> tuple[list[str], list[str | None], list[int], list[bytes]]:
         return encode_rows(
             batch.output,
-            source=self.step.input,
+            source=self.source,
             batch_tag=batch.tag,
             fallback_ms=batch.latest,
             shape=self.decoder.raw,

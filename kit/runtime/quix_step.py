@@ -17,9 +17,10 @@ Polars steps; a step that fails on every record of a run of them is broken
 (:mod:`.broken`) and stops the service.
 
 Records an upstream kit step wrote twice (same ``kit-id``: an at-least-once
-replay after a crash, or its input read again) are dropped before the step
-sees them, so a window never counts a record twice; they are counted in
-``duplicates``.
+replay after a crash) are dropped before the step sees them, so a window
+never counts a record twice; they are counted in ``duplicates``. (Identities
+name their input topic's incarnation, so the records of a topic deleted and
+created again are new ones, never dropped as repeats.)
 
 Records a time window drops because they arrive after it closed ("late")
 are counted in the step's status (``late``): the windows the step defines
@@ -192,8 +193,8 @@ def source_position(identity: Any) -> tuple[str, tuple[int, int]] | None:
     """``(source partition, (offset, n))`` of a ``kit-id`` identity, or
     ``None`` for one without an offset (an aggregating step's batch tag).
 
-    >>> source_position(b"laps/2/118"), source_position("laps/2/118/3")
-    (('laps/2', (118, 0)), ('laps/2', (118, 3)))
+    >>> source_position(b"laps~AaIyQo8x/2/118"), source_position("laps/2/118/3")
+    (('laps~AaIyQo8x/2', (118, 0)), ('laps/2', (118, 3)))
     >>> source_position("laps/b2.0/5") is None
     True
     """
