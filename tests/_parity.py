@@ -76,14 +76,15 @@ def assert_service_matches_notebook(
     )  # fmt: skip
     assert export.returncode == 0, export.stdout + export.stderr
     assert "No parity test" not in export.stderr, export.stderr
-    return run_parity_test(outdir, conn)
+    return run_parity_test(outdir, conn, **env)
 
 
-def run_parity_test(outdir: Path, conn: kit.Connection) -> Path:
+def run_parity_test(outdir: Path, conn: kit.Connection, **env: str) -> Path:
+    """The service's generated parity test (``env``: what its steps read)."""
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_service.py"],
         cwd=outdir, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "KIT_BROKER": str(conn.address), "KIT_PROFILE": "local"},
+        env={**os.environ, "KIT_BROKER": str(conn.address), "KIT_PROFILE": "local", **env},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "1 passed" in result.stdout, result.stdout[-2000:]

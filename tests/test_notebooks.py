@@ -76,6 +76,10 @@ def test_per_venue_models_notebook(tmp_path: Path, connection: kit.Connection) -
     assert registry.version == 1 and len(registry) >= 10
     text = out.read_text()
     assert "rpm_anomaly" in text and "rows in →" in text
+    # The parity harness: the scoring step, exported, scores as the notebook
+    # did (it finds the registry through KIT_MODEL_DIR, as deployed).
+    models = {"KIT_MODEL_DIR": str(tmp_path / "registry")}
+    assert_service_matches_notebook(out, tmp_path / "scoring", connection, **models)
     connection.delete_topics([topic])
 
 
