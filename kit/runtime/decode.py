@@ -196,12 +196,21 @@ class Decoder:
             values = [v.replace(b"\n", b" ").replace(b"\r", b" ") for v in values]
             blob = b"\n".join(values)
         frame = None
-        if not self.raw:  # the first batch: each record checked, types by majority
-            return flatten(self._decode_checked(values, rows, errors))
+        if not self.raw:  # the first batch: types by majority (see TypeCheck)
+            first = _first_schema(blob, values)
+            if first is None:  # mixed types: each record checked
+                return flatten(self._decode_checked(values, rows, errors))
+            self.raw = first
         try:  # the contract: decode with it, then count the keys
             decoded = pl.read_ndjson(blob, schema=self.raw)
-            if decoded.height == len(values) and complete(blob, decoded):
-                frame = decoded
+            if decoded.height == len(values):
+                if not complete(blob, decoded):  # new fields: grow, decode again
+                    grown = _grown(self.raw, blob, values)
+                    if grown is not None:
+                        self.raw = grown
+                        decoded = pl.read_ndjson(blob, schema=self.raw)
+                if complete(blob, decoded):
+                    frame = decoded
         except Exception:
             pass
         if frame is not None:
@@ -306,6 +315,56 @@ def _parse(value: bytes) -> dict[str, Any] | str:
     if not isinstance(obj, dict):
         return f"not a JSON object: {type(obj).__name__}" + _preview(value)
     return obj
+
+
+def _first_schema(blob: bytes, values: list[bytes]) -> dict[str, Any] | None:
+    """The first batch's schema as Polars infers it from all its rows, if
+    every field has values of one class: Polars makes a field with numbers
+    and text a text field, where the majority decides (``None`` then)."""
+    return _grown({}, blob, values)
+
+
+def _grown(
+    known: Mapping[str, Any], blob: bytes, values: list[bytes]
+) -> dict[str, Any] | None:
+    """``known`` grown by the fields a batch adds, as Polars infers them from
+    all its rows; ``None`` if a new text field also has numbers (or other
+    classes): Polars would have made them text, where the majority decides
+    (record by record, :class:`TypeCheck`). Only the new text fields are
+    looked at (other mixes fail to infer, or to decode under ``known``)."""
+    import polars as pl
+
+    try:
+        seen = dict(pl.read_ndjson(blob, infer_schema_length=None).schema)
+    except Exception:
+        return None
+    grown = merge_schema(known, seen)
+    old = set(flat_paths(known))
+    paths = flat_paths(grown)
+    text = [
+        paths[name]
+        for name, dtype in _flat_schema(grown).items()
+        if name not in old and dtype == pl.String
+    ]
+    if text and not _text_only(values, text):
+        return None
+    return grown
+
+
+def _text_only(values: list[bytes], paths: list[tuple[str, ...]]) -> bool:
+    """Whether every value at ``paths`` (where there is one) is text."""
+    for value in values:
+        try:
+            obj = _fast_loads(value)
+        except ValueError:
+            return False
+        for path in paths:
+            node: Any = obj
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            if node is not None and type(node) is not str:
+                return False  # a number (or else) where other records have text
+    return True
 
 
 def _structured_text(frame: pl.DataFrame) -> bool:

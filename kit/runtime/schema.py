@@ -200,6 +200,18 @@ def merge_schema(
 _NUMBER, _BOOL, _TEXT, _OBJECT, _LIST = "number", "boolean", "text", "object", "list"
 
 
+#: A parsed JSON value's Python type -> its class (``bool`` before ``int``:
+#: a dict lookup by exact type, so True is not taken for a number).
+_CLASSES: dict[type, str] = {
+    bool: _BOOL,
+    int: _NUMBER,
+    float: _NUMBER,
+    str: _TEXT,
+    dict: _OBJECT,
+    list: _LIST,
+}
+
+
 def value_class(value: Any) -> str | None:
     """The class of a decoded JSON value (``None`` for null).
 
@@ -208,17 +220,7 @@ def value_class(value: Any) -> str | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        return _BOOL
-    if isinstance(value, int | float):
-        return _NUMBER
-    if isinstance(value, str):
-        return _TEXT
-    if isinstance(value, dict):
-        return _OBJECT
-    if isinstance(value, list):
-        return _LIST
-    return _TEXT
+    return _CLASSES.get(type(value), _TEXT)
 
 
 def dtype_class(dtype: Any) -> str | None:
@@ -279,63 +281,35 @@ class TypeCheck:
         self.schema = schema
         self.new: dict[tuple[str, ...], str] = {}  # path -> the class it takes
         self.widen: set[tuple[str, ...]] = set()  # integer fields that got a fraction
+        self._plan = _plan(schema)
 
     def learn(self, records: list[dict[str, Any]]) -> None:
         """Give each field the schema lacks the class most of its values in
         ``records`` have (text counts as text: that is what is in doubt)."""
-        from collections import Counter
-
-        votes: dict[tuple[str, ...], Counter[str]] = {}
+        votes: dict[tuple[str, ...], dict[str, int]] = {}
         for record in records:
-            self._count(record, self.schema, (), votes)
+            _count(record, self._plan, (), votes)
         for path, counter in votes.items():
-            # most_common keeps first-seen order among equal counts.
-            self.new[path] = counter.most_common(1)[0][0]
-
-    def _count(
-        self,
-        record: Mapping[str, Any],
-        schema: Mapping[str, Any] | None,
-        prefix: tuple[str, ...],
-        votes: dict[tuple[str, ...], Any],
-    ) -> None:
-        import polars as pl
-
-        for key, value in record.items():
-            kind = value_class(value)
-            if kind is None:
-                continue
-            path = (*prefix, key)
-            dtype = schema.get(key) if schema is not None else None
-            if dtype is None or dtype_class(dtype) is None:
-                from collections import Counter
-
-                votes.setdefault(path, Counter())[kind] += 1
-                if kind == _OBJECT:
-                    self._count(value, None, path, votes)
-            elif kind == _OBJECT and isinstance(dtype, pl.Struct):
-                fields = {f.name: f.dtype for f in dtype.fields}
-                self._count(value, fields, path, votes)
+            # Dicts keep first-seen order: max takes the first of equal counts.
+            self.new[path] = max(counter, key=counter.__getitem__)
 
     def conflict(self, record: Mapping[str, Any]) -> str | None:
-        return self._walk(record, self.schema, ())
+        return self._walk(record, self._plan, ())
 
     def _walk(
         self,
         record: Mapping[str, Any],
-        schema: Mapping[str, Any] | None,
+        plan: dict[str, Any] | None,
         prefix: tuple[str, ...],
     ) -> str | None:
-        import polars as pl
-
+        classes = _CLASSES
         for key, value in record.items():
-            kind = value_class(value)
-            if kind is None:
+            if value is None:
                 continue
-            path = (*prefix, key)
-            dtype = schema.get(key) if schema is not None else None
-            expected = dtype_class(dtype) if dtype is not None else None
-            if expected is None:
+            kind = classes.get(type(value), _TEXT)
+            known = plan.get(key) if plan is not None else None
+            if known is None:  # a field the schema lacks (or has as Null)
+                path = (*prefix, key)
                 first = self.new.setdefault(path, kind)
                 if first != kind and not _fits(kind, first):
                     return (
@@ -347,24 +321,66 @@ class TypeCheck:
                     if reason:
                         return reason
                 continue
-            assert dtype is not None  # expected is None for an unknown field
-            if kind == _NUMBER and isinstance(value, float) and dtype.is_integer():
-                self.widen.add(path)
-            if expected != kind and not _fits(kind, expected):
+            dtype, expected, inner, integer = known
+            if kind != expected and not (expected == _TEXT and kind in _AS_TEXT):
                 return (
-                    f"field {'.'.join(path)!r}: expected {dtype} ({_article(expected)}), "
-                    f"got {_preview(value)}"
+                    f"field {'.'.join((*prefix, key))!r}: expected {dtype} "
+                    f"({_article(expected)}), got {_preview(value)}"
                 )
-            if kind == _OBJECT:
-                fields = (
-                    {f.name: f.dtype for f in dtype.fields}
-                    if isinstance(dtype, pl.Struct)
-                    else {}
-                )
-                reason = self._walk(value, fields, path)
+            if integer and type(value) is float:
+                self.widen.add((*prefix, key))
+            elif kind == _OBJECT:
+                reason = self._walk(value, inner, (*prefix, key))
                 if reason:
                     return reason
         return None
+
+
+#: Classes a text field takes as their text.
+_AS_TEXT = frozenset({_NUMBER, _BOOL})
+
+
+def _plan(schema: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Per field: (dtype, class, the plan of its fields, integer?); fields
+    typed Null (nothing seen yet) are left out: they take any class."""
+    import polars as pl
+
+    if schema is None:
+        return None
+    plan = {}
+    for name, dtype in schema.items():
+        kind = dtype_class(dtype)
+        if kind is None:
+            continue
+        inner = (
+            _plan({f.name: f.dtype for f in dtype.fields})
+            if isinstance(dtype, pl.Struct)
+            else {}
+        )
+        plan[name] = (dtype, kind, inner, dtype.is_integer())
+    return plan
+
+
+def _count(
+    record: Mapping[str, Any],
+    plan: dict[str, Any] | None,
+    prefix: tuple[str, ...],
+    votes: dict[tuple[str, ...], dict[str, int]],
+) -> None:
+    """Votes of ``record``'s values for the classes of the fields ``plan`` lacks."""
+    classes = _CLASSES
+    for key, value in record.items():
+        if value is None:
+            continue
+        kind = classes.get(type(value), _TEXT)
+        known = plan.get(key) if plan is not None else None
+        if known is None:
+            counter = votes.setdefault((*prefix, key), {})
+            counter[kind] = counter.get(kind, 0) + 1
+            if kind == _OBJECT:
+                _count(value, None, (*prefix, key), votes)
+        elif kind == _OBJECT and known[1] == _OBJECT:
+            _count(value, known[2], (*prefix, key), votes)
 
 
 def _fits(kind: str, expected: str) -> bool:
