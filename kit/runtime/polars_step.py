@@ -127,24 +127,42 @@ def run_batch(
     return out, failures
 
 
-def source_name(settings: BrokerSettings, topic: str) -> str:
+def source_name(settings: BrokerSettings, topic: str, *, timeout: float = 60.0) -> str:
     """What the identities of a step's outputs start with: the input topic,
     and the first characters of its topic id (``telemetry~AaIyQo8x``), so
     that the records of a topic deleted and created again (whose offsets
     start again at 0) never share an identity with those of the old one: a
     reader dropping repeats by identity would drop new records. Just the
     topic where the broker gives no topic ids.
+
+    A broker that is slow to answer is asked again (up to ``timeout``): an
+    identity must not change between two runs of a step on the same topic,
+    or a reader would take the second run's repeats for new records.
     """
-    from confluent_kafka import TopicCollection
+    from confluent_kafka import KafkaError, TopicCollection
     from confluent_kafka.admin import AdminClient
 
-    try:
-        admin = AdminClient(settings.client_config())
-        found = admin.describe_topics(TopicCollection([topic]), request_timeout=10)
-        topic_id = str(found[topic].result(10).topic_id)
-    except Exception:
-        return topic
-    return f"{topic}~{topic_id[:8]}" if topic_id and topic_id != "None" else topic
+    unsupported = (KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION)
+    admin = AdminClient(settings.client_config())
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = admin.describe_topics(TopicCollection([topic]), request_timeout=10)
+            topic_id = str(found[topic].result(15).topic_id)
+            break
+        except Exception as exc:
+            code = getattr(getattr(exc, "args", [None])[0], "code", lambda: None)()
+            if code in unsupported:  # a broker without DescribeTopics
+                return topic
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"Could not learn the topic id of {topic!r} from the broker "
+                    f"in {timeout:.0f} s ({exc}); the step's record identities "
+                    "need it."
+                ) from exc
+            time.sleep(1.0)
+    zero = topic_id in ("", "None", "AAAAAAAAAAAAAAAAAAAAAA")
+    return topic if zero else f"{topic}~{topic_id[:8]}"
 
 
 def _where(func: Callable[[pl.DataFrame], Any], frame: pl.DataFrame) -> str:
@@ -229,7 +247,7 @@ class PolarsStepRunner:
         # The input's schema contract: the one exported with the service, grown
         # by new fields (see Decoder).
         self.decoder = Decoder(schema=step.schema)
-        self.source = step.input  # what identities start with (see source_name)
+        self.source = ""  # what identities start with (see source_name)
 
     def run(self) -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
@@ -330,7 +348,6 @@ class PolarsStepRunner:
 
         # Partitions are about to go to another member (or the consumer is
         # closing): finish what was consumed from them first.
-        self.source = source_name(self.settings, step.input)
         consumer.subscribe([step.input], on_revoke=drain, on_lost=forget)
         self.status.state = "running"
         lag_at = 0.0
@@ -344,6 +361,9 @@ class PolarsStepRunner:
                     messages = consumer.consume(step.batch_size, wait)
                     if messages and any(map(_error, messages)):
                         messages = [m for m in messages if m.error() is None]
+                    if messages and not self.source:
+                        # Asked once its first records are in: the topic exists.
+                        self.source = source_name(self.settings, step.input)
                     if messages:
                         pending.append(helper.submit(self._prepare, messages))
                     if len(pending) > 1 or (pending and not messages):
