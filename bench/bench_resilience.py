@@ -38,7 +38,7 @@ import kit
 from kit import process
 from kit.chain.capture import Chain
 from kit.chain.step import CellStep
-from kit.export import export_chain
+from kit._export import export_chain
 
 KEYS = 50
 

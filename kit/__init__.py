@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._errors import BrokerUnreachable, ConfigurationError, KitError
-    from ._jobs import stop
     from .connection import Connection, TopicInfo, connect
     from .io.demo import demo
     from .io.read import KitWarning, read
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from .live.table import peek
     from .live.topics import topics
     from .models import train_per_key
+    from .ops import export, run, status, stop
     from .runtime.models import Registry, registry
 
 __version__ = "0.1.0"
@@ -40,11 +40,14 @@ __all__ = [
     "__version__",
     "connect",
     "demo",
+    "export",
     "peek",
     "plot",
     "read",
     "registry",
     "replay",
+    "run",
+    "status",
     "stop",
     "topics",
     "train_per_key",
@@ -65,7 +68,10 @@ _LAZY = {
     "plot": ".live.plot",
     "LivePlot": ".live.plot",
     "topics": ".live.topics",
-    "stop": "._jobs",
+    "export": ".ops",
+    "run": ".ops",
+    "status": ".ops",
+    "stop": ".ops",
     "train_per_key": ".models",
     "Registry": ".runtime.models",
     "registry": ".runtime.models",

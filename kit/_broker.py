@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _logs, _ports, _state
+from . import _logs, _ports, _procs, _state
 from ._errors import BrokerBinaryNotFound, BrokerError, BrokerUnreachable
 from ._kafka import fetch_metadata
 
@@ -197,9 +197,9 @@ def start(
         try:
             _wait_ready(info, timeout)
         except BaseException:
-            _terminate(pid)
+            _procs.terminate(pid)
             for pid in helpers:
-                _terminate(pid)
+                _procs.terminate(pid)
             raise
         _state.write_json(RECORD, asdict(info))
         return info, True
@@ -246,11 +246,11 @@ def _start_kafka(
     addresses = [f"127.0.0.1:{node.port}" for node in cluster]
     try:
         engine.wait_ready(
-            addresses, pids, [n.log for n in cluster], timeout, _exit_code
+            addresses, pids, [n.log for n in cluster], timeout, _procs.exit_code
         )
     except BaseException:
         for pid in pids:
-            _terminate(pid)
+            _procs.terminate(pid)
         raise
     return BrokerInfo(
         address=",".join(addresses),
@@ -306,11 +306,14 @@ def stop(*, timeout: float = 10.0) -> BrokerInfo | None:
         if info is None:
             return None
         for pid in info.pids or [info.pid]:  # Kafka: every node, then wait
-            _signal(pid)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
         for pid in info.pids or [info.pid]:
-            _terminate(pid, timeout=max(timeout, 30.0 if info.engine == "kafka" else 0))
+            _procs.terminate(
+                pid, timeout=max(timeout, 30.0 if info.engine == "kafka" else 0)
+            )
         for pid in info.helper_pids:
-            _terminate(pid, timeout=timeout)
+            _procs.terminate(pid, timeout=timeout)
         _state.write_json(RECORD, None)
         return info
 
@@ -332,35 +335,14 @@ def _free_port(port: int | None) -> int:
 
 
 def _spawn(command: list[str], *, env: dict[str, str], log: Path) -> int:
-    """Start ``command`` in a session of its own, so it outlives the shell or
-    kernel that asked; output is appended to ``log``. Returns the pid."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-    return os.posix_spawn(
-        command[0],
-        command,
-        env,
-        file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, str(log), flags, 0o644),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-        ],
-        setsid=True,
-    )
-
-
-def _exit_code(pid: int) -> int | None:
-    """The exit code of our child ``pid`` if it has ended (reaping it)."""
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
-    return os.waitstatus_to_exitcode(status) if done else None
+    """Start a broker process (see :func:`kit._procs.spawn`); its pid."""
+    return _procs.spawn(command, env=env, log=log).pid
 
 
 def _wait_ready(info: BrokerInfo, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        code = _exit_code(info.pid)
+        code = _procs.exit_code(info.pid)
         if code is not None:
             raise BrokerError(
                 f"The Tansu broker exited with code {code} at start; "
@@ -378,46 +360,11 @@ def _wait_ready(info: BrokerInfo, timeout: float) -> None:
             time.sleep(0.05)
 
 
-def _signal(pid: int) -> None:
-    import psutil
-
-    with contextlib.suppress(psutil.Error):
-        psutil.Process(pid).send_signal(signal.SIGTERM)
-
-
 def _is_our_process(info: BrokerInfo) -> bool:
-    import psutil
-
-    try:
-        process = psutil.Process(info.pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        cmdline = process.cmdline()
-        started = process.create_time()
-    except psutil.Error:
-        return False
-    # The pid must still be the broker we started: same binary, started with it.
+    """The recorded pid is still the broker started: same program (the Tansu
+    binary with its address, or Kafka's main class), started then."""
     if info.engine == "kafka":
-        mine = bool(cmdline) and "kafka.Kafka" in cmdline
-        return mine and abs(started - info.started_at) < 120
-    return (
-        bool(cmdline)
-        and cmdline[0] == info.binary
-        and f"tcp://{info.address}" in cmdline
-        and abs(started - info.started_at) < 60
-    )
-
-
-def _terminate(pid: int, *, timeout: float = 10.0) -> None:
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except psutil.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
-    except psutil.Error:
-        pass
+        argv = ["kafka.Kafka"]
+        return _procs.same_process(info.pid, info.started_at, within=120, argv=argv)
+    argv = [info.binary, f"tcp://{info.address}"]
+    return _procs.same_process(info.pid, info.started_at, within=60, argv=argv)

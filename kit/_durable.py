@@ -68,7 +68,7 @@ def _s3rver() -> str:
 
 def start_s3(directory: str, *, log: Path, timeout: float = 15.0) -> S3Server:
     """Start s3rver on a free loopback port, storing its data in ``directory``."""
-    from ._broker import _spawn
+    from . import _procs
 
     binary = _s3rver()
     Path(directory).mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def start_s3(directory: str, *, log: Path, timeout: float = 15.0) -> S3Server:
         binary, "--directory", directory, "--address", "127.0.0.1",
         "--port", str(port), "--configure-bucket", BUCKET, "--silent",
     ]  # fmt: skip
-    pid = _spawn(command, env=dict(os.environ), log=log)
+    pid = _procs.spawn(command, env=dict(os.environ), log=log).pid
     deadline = time.monotonic() + timeout
     while True:
         try:

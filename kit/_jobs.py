@@ -89,8 +89,11 @@ def running_jobs() -> list[Job]:
 
 
 def stop(name: str | None = None) -> list[Job]:
-    """Stop every running job (whose name contains ``name``); returns them."""
-    jobs = [job for job in running_jobs() if name is None or name in job.name]
+    """Stop the running jobs ``name`` names (all without one; see
+    :func:`kit.ops._names.select`); returns them."""
+    from .ops._names import select
+
+    jobs = select(running_jobs(), name, lambda job: job.name)
     for job in jobs:
         job._stop.set()
     for job in jobs:

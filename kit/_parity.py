@@ -64,7 +64,8 @@ def record_samples(
     from .chain.step import ChainError
     from .io.read import read_messages
     from .runtime.chain import DLQ_SUFFIX
-    from .runtime.decode import ERROR, Decoder, frame_from_messages
+    from .runtime.decode import ERROR, Decoder
+    from .runtime.messages import frame_from_messages
 
     samples = Samples()
     stages: dict[str, _Stage] = {}  # step name -> what it wrote
@@ -110,8 +111,8 @@ def _polars(
     """Run a Polars step on a stage as the runtime does (the records it fails
     on go to ``dead``)."""
     from .chain.prototype import compile_step
+    from .runtime.batch import run_batch
     from .runtime.encode import encode_values, output_schema
-    from .runtime.polars_step import run_batch
 
     func = compile_step(step, ns)
     output, failed = run_batch(func, stage.frame)

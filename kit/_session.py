@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["current", "set_current"]
+__all__ = ["current", "peek", "set_current"]
 
 _lock = threading.Lock()
 _current: Connection | None = None
@@ -23,6 +23,12 @@ def set_current(connection: Connection | None) -> None:
     global _current
     with _lock:
         _current = connection
+
+
+def peek() -> Connection | None:
+    """The current connection, if there is one (never connects)."""
+    with _lock:
+        return _current
 
 
 def current(connection: Connection | None = None) -> Connection:

@@ -322,27 +322,7 @@ def connect(
     address = address or os.environ.get("KIT_BROKER") or None
     token = os.environ.get("Quix__Sdk__Token")  # noqa: SIM112 (Quix's own name)
     if profile == "quix" or (address is None and token and profile is None):
-        if not token:
-            raise ConfigurationError(
-                "profile='quix' needs the Quix__Sdk__Token environment variable "
-                "(your Quix Cloud SDK token)."
-            )
-        settings = BrokerSettings(profile="quix", quix_sdk_token=token)
-        capabilities = QUIX_ASSUMED
-        if probe:
-            capabilities = probe_capabilities(settings.client_config(), timeout=timeout)
-        settings = BrokerSettings(
-            profile="quix", quix_sdk_token=token, transactions=capabilities.transactions
-        )
-        connection = Connection(
-            settings,
-            capabilities=capabilities,
-            cluster_id=None,
-            embedded=False,
-            measured=bool(probe),
-        )
-        _session.set_current(connection)
-        return connection
+        return _connect_quix(token, probe=bool(probe), timeout=timeout)
     if address is None:
         from . import _broker
 
@@ -366,19 +346,7 @@ def connect(
         )
         profile = "local" if tansu else "kafka"
     settings = BrokerSettings(profile=profile, address=address, security=security)
-    if probe is False:
-        stock = profile != "local"
-        capabilities = Capabilities(False, stock, stock, stock)
-        measured = False
-    else:
-        key = (address, str(cluster_id))
-        if key not in _PROBED:
-            _PROBED[key] = probe_capabilities(
-                settings.client_config(),
-                topic_config=settings.topic_config(),
-                timeout=timeout,
-            )
-        capabilities, measured = _PROBED[key], True
+    capabilities, measured = _capabilities(settings, cluster_id, probe, timeout)
     settings = BrokerSettings(
         profile=profile,
         address=address,
@@ -395,6 +363,47 @@ def connect(
     )
     _session.set_current(connection)
     return connection
+
+
+def _connect_quix(token: str | None, *, probe: bool, timeout: float) -> Connection:
+    """The Quix Cloud connection of ``Quix__Sdk__Token`` (the broker's
+    address and settings come from Quix)."""
+    if not token:
+        raise ConfigurationError(
+            "profile='quix' needs the Quix__Sdk__Token environment variable "
+            "(your Quix Cloud SDK token)."
+        )
+    settings = BrokerSettings(profile="quix", quix_sdk_token=token)
+    capabilities = QUIX_ASSUMED
+    if probe:
+        capabilities = probe_capabilities(settings.client_config(), timeout=timeout)
+    settings = BrokerSettings(
+        profile="quix", quix_sdk_token=token, transactions=capabilities.transactions
+    )
+    connection = Connection(
+        settings, capabilities=capabilities, cluster_id=None, embedded=False,
+        measured=probe,
+    )  # fmt: skip
+    _session.set_current(connection)
+    return connection
+
+
+def _capabilities(
+    settings: BrokerSettings, cluster_id: Any, probe: bool | None, timeout: float
+) -> tuple[Capabilities, bool]:
+    """What the broker honours (measured once per broker and process, unless
+    ``probe`` is False: then assumed from the profile), and whether measured."""
+    if probe is False:
+        stock = settings.profile != "local"
+        return Capabilities(False, stock, stock, stock), False
+    key = (str(settings.address), str(cluster_id))
+    if key not in _PROBED:
+        _PROBED[key] = probe_capabilities(
+            settings.client_config(),
+            topic_config=settings.topic_config(),
+            timeout=timeout,
+        )
+    return _PROBED[key], True
 
 
 def _service_readers(names: list[str], address: str | None) -> list[str]:

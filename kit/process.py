@@ -23,9 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
-from . import _logs, _state
+from . import _logs, _procs, _state
 from ._errors import KitError
 
 if TYPE_CHECKING:
@@ -72,12 +70,10 @@ class Service:
         child = _CHILDREN.get(self.name)
         if child is not None and child.pid == self.pid:
             return child.poll() is None
-        try:
-            # A zombie (ended, not yet reaped by a parent in another process,
-            # e.g. a kernel whose service the Streams panel stopped) is gone.
-            return bool(psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return False
+        # Not a zombie (ended, not yet reaped by a parent in another process,
+        # e.g. a kernel whose service the Streams panel stopped), and not
+        # another process that got the pid since: never signal that one.
+        return _procs.same_process(self.pid, self.started_at, within=10.0)
 
 
 @dataclass
@@ -167,16 +163,7 @@ def start_service(
     env = service_env(connection, name=group or name, parent=not detach)
     env["KIT_STATUS_FILE"] = str(status_file)
     env.setdefault("KIT_STATE_DIR_SERVICE", str(folder / "state" / name))
-    with open(log, "ab") as out:
-        child = subprocess.Popen(
-            [sys.executable, "main.py"],
-            cwd=folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    child = _procs.spawn([sys.executable, "main.py"], cwd=folder, env=env, log=log)
     _CHILDREN[name] = child
     service = Service(
         name=name,
@@ -188,7 +175,7 @@ def start_service(
         detached=detach,
         owner=os.getpid(),
     )
-    (_dir() / f"{name}.json").write_text(json.dumps(asdict(service)))
+    _state.write_json(f"services/{name}.json", asdict(service))
     return service
 
 
@@ -237,10 +224,12 @@ def ended_services(*, mine: bool = False) -> list[EndedService]:
 
 
 def forget_ended(name: str | None = None, *, mine: bool = False) -> list[EndedService]:
-    """Clear the records of ended services (all, or those whose name
-    contains ``name``; with ``mine``, of those this process started);
-    returns them."""
-    gone = [e for e in ended_services(mine=mine) if name is None or name in e.name]
+    """Clear the records of ended services (all, or those ``name`` names,
+    see :func:`kit.ops._names.select`; with ``mine``, of those this process
+    started); returns them."""
+    from .ops._names import select
+
+    gone = select(ended_services(mine=mine), name, lambda e: e.name)
     for ended in gone:
         (_dir() / f"{ended.name}.ended.json").unlink(missing_ok=True)
     return gone
@@ -255,7 +244,7 @@ def _upgrade_end(name: str, exit_code: int) -> None:
         return
     if data.get("exit_code") is None and exit_code != 0:
         data["exit_code"] = exit_code
-        path.write_text(json.dumps(data))
+        _state.write_json(f"services/{name}.ended.json", data)
 
 
 def _record_end(service: Service, exit_code: int | None) -> None:
@@ -278,7 +267,7 @@ def _record_end(service: Service, exit_code: int | None) -> None:
         log_tail=_logs.tail(service.log, lines=8),
         owner=service.owner,
     )
-    (_dir() / f"{service.name}.ended.json").write_text(json.dumps(asdict(ended)))
+    _state.write_json(f"services/{service.name}.ended.json", asdict(ended))
 
 
 def stop_service(name: str, *, timeout: float = 20.0) -> Service | None:

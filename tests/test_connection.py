@@ -167,9 +167,9 @@ def test_deleting_a_running_services_input_is_refused(
 
     from kit import process
     from kit._errors import KitError
+    from kit._export import export_chain
     from kit.chain.capture import Chain
     from kit.chain.step import CellStep
-    from kit.export import export_chain
 
     suffix = uuid.uuid4().hex[:8]
     source, sink = f"del-in-{suffix}", f"del-out-{suffix}"

@@ -25,10 +25,10 @@ import pytest
 
 import kit
 from kit import process
+from kit._export import export_chain
 from kit._parity import record_samples
 from kit.chain.capture import Chain
 from kit.chain.step import CellStep
-from kit.export import export_chain
 
 from ._parity import run_parity_test
 

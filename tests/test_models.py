@@ -14,9 +14,9 @@ import pytest
 
 import kit
 from kit import process
+from kit._export import export_chain
 from kit.chain.capture import Chain
 from kit.chain.step import CellStep
-from kit.export import export_chain
 
 
 def fit_rpm(rows: pl.DataFrame) -> tuple[list[float], dict[str, float]]:

@@ -23,9 +23,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from .. import _logs, _ports
+from .. import _logs, _ports, _procs
 from .._errors import KitError
 
 __all__ = [
@@ -85,14 +85,7 @@ class LabServer:
             command.append("--KernelManager.transport_encryption=auto")
         # The token goes by environment, not argv: `ps` would show it.
         env = {**env, "JUPYTER_TOKEN": token, "PYTHONUNBUFFERED": "1"}
-        handle: IO[bytes] = log.open("wb")
-        try:
-            process = subprocess.Popen(
-                command, cwd=root, env=env, stdin=subprocess.DEVNULL,
-                stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        finally:
-            handle.close()
+        process = _procs.spawn(command, env=env, log=log, cwd=root, append=False)
         lab = cls(process, url, token, f"{url}/lab/tree/{path}?token={token}", log, 0.0)
         try:
             lab._wait_ready(timeout)

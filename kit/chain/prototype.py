@@ -155,10 +155,10 @@ def run_prototype(
             result = func(frame.clone())
         except Exception as exc:
             raise cell_error(step, exc) from None
-        from ..runtime.polars_step import _checked
+        from ..runtime.batch import checked
 
         try:
-            output = _checked(result)
+            output = checked(result)
         except TypeError as exc:
             raise ChainError(f"Cell {step.name!r}: {exc}.") from None
     else:

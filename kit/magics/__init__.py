@@ -104,8 +104,20 @@ class StreamMagics(Magics, Configurable):
         Configurable.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
         shell.configurables.append(self)
-        self.prototypes: dict[str, Any] = {}
-        self.live: dict[str, list[str]] = {}
+
+    @property
+    def prototypes(self) -> dict[str, Any]:
+        """The steps' prototypes (kept in :data:`kit.ops.session.session`)."""
+        from ..ops.session import session
+
+        return session.prototypes
+
+    @property
+    def live(self) -> dict[str, list[str]]:
+        """This kernel's live runs (kept in :data:`kit.ops.session.session`)."""
+        from ..ops.session import session
+
+        return session.live
 
     @cell_magic("stream")  # type: ignore[arg-type,unused-ignore]  # IPython 9 stubs
     def stream_cell(self, line: str, cell: str) -> Any:

@@ -64,9 +64,9 @@ def run_cell(magics: Any, line: str, cell: str) -> Any:
     )
     display(HTML(f"<div style='font-family:var(--jp-code-font-family,monospace);font-size:12px'>"
                  f"{_escape(prototype.summary())}</div>"))  # fmt: skip
-    from .run import restart_if_live
+    from ..ops.live import restart_if_live
 
-    restart_if_live(magics, step.name)
+    restart_if_live(step.name)
     return prototype.output
 
 

@@ -25,29 +25,11 @@ def export(line: str) -> None:
 
 
 def run(magics: Any, line: str) -> None:
-    from pathlib import Path
-
-    from .. import _session
-    from .._parity import record_samples
-    from ..chain.capture import kernel_chain
-    from ..export import export_chain
+    from ..ops.exporting import export as export_service
 
     args = parse_argstring(export, line)
-    out = Path(args.outdir)
-    connection = _session.current()
-    topics = [t.name for t in connection.topics()]
-    name = args.name or out.resolve().name
-    chain = kernel_chain()
-    ordered = chain.ordered(args.chain)
-    chain.validate(ordered, topics=topics)
-    samples = record_samples(
-        chain, ordered, connection=connection, rows=magics.prototype_rows
-    )
-    export_chain(
-        chain, out, name=name, steps=args.chain, source="a notebook", topics=topics,
-        samples=samples, replicas=args.replicas, pipeline=args.pipeline,
+    done = export_service(
+        args.outdir, name=args.name, steps=args.chain, rows=magics.prototype_rows,
+        replicas=args.replicas, pipeline=args.pipeline,
     )  # fmt: skip
-    print(
-        f"Exported service {name!r} to {out}/ (main.py, steps.py, requirements.txt, "
-        "dockerfile, app.yaml, test_service.py)."
-    )
+    print(done.message())

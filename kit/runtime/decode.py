@@ -3,9 +3,11 @@
 Values are decoded a batch at a time (``polars.read_ndjson`` on the joined
 values, about 1 µs a record), nested objects are flattened into columns named
 with dots (``Lines.27.GapToLeader``), and bad values never raise: every row of
-the batch comes back, bad ones with their reason in ``_error``. A field's type
-is its first value's; later values that do not fit it are bad; every batch
-has every field seen so far (see :class:`Decoder`).
+the batch comes back, bad ones with their reason in ``_error``. A known
+field's type is the contract: values that do not fit it are bad; a new
+field's type is what most of its values are; every batch has every field
+seen so far (see :class:`Decoder`). Messages become frames in
+:mod:`.messages`; new fields are found in :mod:`.new_fields`.
 
 >>> dec = Decoder()
 >>> frame = dec.decode([b'{"car": "1", "speed": 201.5, "tyre": {"age": 3}}'])
@@ -26,13 +28,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 # ~8x faster than json.loads per value; a quixstreams dependency.
 from orjson import loads as _fast_loads
 
-from .schema import TypeCheck, complete, flat_paths, merge_schema
+from .new_fields import complete, first_schema, grown
+from .schema import TypeCheck, flat_paths, flat_schema, merge_schema
 
 if TYPE_CHECKING:
     import polars as pl
@@ -47,8 +49,6 @@ DEFAULT_MAX_BYTES = 1_000_000
 FORMATS = ("json", "str", "string", "bytes", "double", "int", "integer")
 
 ERROR = "_error"
-
-_second = itemgetter(1)
 
 
 def flatten(frame: pl.DataFrame, separator: str = ".") -> pl.DataFrame:
@@ -130,7 +130,7 @@ class Decoder:
     @property
     def schema(self) -> dict[str, Any]:
         """Flattened column name → Polars type, in the order steps see them."""
-        return _flat_schema(self.raw)
+        return flat_schema(self.raw)
 
     @property
     def added(self) -> list[str]:
@@ -197,7 +197,7 @@ class Decoder:
             blob = b"\n".join(values)
         frame = None
         if not self.raw:  # the first batch: types by majority (see TypeCheck)
-            first = _first_schema(blob, values)
+            first = first_schema(blob, values)
             if first is None:  # mixed types: each record checked
                 return flatten(self._decode_checked(values, rows, errors))
             self.raw = first
@@ -205,9 +205,9 @@ class Decoder:
             decoded = pl.read_ndjson(blob, schema=self.raw)
             if decoded.height == len(values):
                 if not complete(blob, decoded):  # new fields: grow, decode again
-                    grown = _grown(self.raw, blob, values)
-                    if grown is not None:
-                        self.raw = grown
+                    more = grown(self.raw, blob, values)
+                    if more is not None:
+                        self.raw = more
                         decoded = pl.read_ndjson(blob, schema=self.raw)
                 if complete(blob, decoded):
                     frame = decoded
@@ -317,56 +317,6 @@ def _parse(value: bytes) -> dict[str, Any] | str:
     return obj
 
 
-def _first_schema(blob: bytes, values: list[bytes]) -> dict[str, Any] | None:
-    """The first batch's schema as Polars infers it from all its rows, if
-    every field has values of one class: Polars makes a field with numbers
-    and text a text field, where the majority decides (``None`` then)."""
-    return _grown({}, blob, values)
-
-
-def _grown(
-    known: Mapping[str, Any], blob: bytes, values: list[bytes]
-) -> dict[str, Any] | None:
-    """``known`` grown by the fields a batch adds, as Polars infers them from
-    all its rows; ``None`` if a new text field also has numbers (or other
-    classes): Polars would have made them text, where the majority decides
-    (record by record, :class:`TypeCheck`). Only the new text fields are
-    looked at (other mixes fail to infer, or to decode under ``known``)."""
-    import polars as pl
-
-    try:
-        seen = dict(pl.read_ndjson(blob, infer_schema_length=None).schema)
-    except Exception:
-        return None
-    grown = merge_schema(known, seen)
-    old = set(flat_paths(known))
-    paths = flat_paths(grown)
-    text = [
-        paths[name]
-        for name, dtype in _flat_schema(grown).items()
-        if name not in old and dtype == pl.String
-    ]
-    if text and not _text_only(values, text):
-        return None
-    return grown
-
-
-def _text_only(values: list[bytes], paths: list[tuple[str, ...]]) -> bool:
-    """Whether every value at ``paths`` (where there is one) is text."""
-    for value in values:
-        try:
-            obj = _fast_loads(value)
-        except ValueError:
-            return False
-        for path in paths:
-            node: Any = obj
-            for key in path:
-                node = node.get(key) if isinstance(node, dict) else None
-            if node is not None and type(node) is not str:
-                return False  # a number (or else) where other records have text
-    return True
-
-
 def _structured_text(frame: pl.DataFrame) -> bool:
     """Whether a text column may hold a list or an object: Polars writes
     those as their JSON text into a text column, where the record-by-record
@@ -382,19 +332,6 @@ def _structured_text(frame: pl.DataFrame) -> bool:
         for c in text
     )
     return bool(frame.select(found).item())
-
-
-def _flat_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    import polars as pl
-
-    out: dict[str, Any] = {}
-    for name, path in flat_paths(schema).items():
-        dtype: Any = schema[path[0]]
-        for key in path[1:]:
-            assert isinstance(dtype, pl.Struct)
-            dtype = next(f.dtype for f in dtype.fields if f.name == key)
-        out[name] = dtype
-    return out
 
 
 def _spread(frame: pl.DataFrame, rows: list[int], n: int) -> pl.DataFrame:
@@ -424,92 +361,3 @@ def _preview(value: bytes, limit: int = 40) -> str:
     if not text.isprintable():
         return f" (binary: {value[:limit]!r})"
     return f" ({text!r}{'...' if len(value) > limit else ''})"
-
-
-#: The metadata columns every frame read from a topic starts with.
-META_COLUMNS = ("_key", "_timestamp", "_partition", "_offset")
-
-
-def frame_from_messages(
-    messages: Sequence[Any], decoder: Decoder, *, ids: bool = False
-) -> pl.DataFrame:
-    """A frame from confluent-kafka messages: metadata columns, then the
-    decoded value's columns, then ``_error``.
-
-    Keys are text (hex ``0x...`` where not UTF-8); timestamps are UTC. With
-    ``ids``, an ``_id`` column holds each record's ``kit-id`` header (the
-    identity kit services stamp on their outputs), or null.
-    """
-    import polars as pl
-
-    keys, stamps, partitions, offsets, raw = _columns(messages)
-    meta = pl.DataFrame(
-        {
-            "_key": _keys(keys),
-            "_timestamp": pl.Series(stamps, dtype=pl.Int64).cast(
-                pl.Datetime("ms", "UTC")
-            ),
-            "_partition": pl.Series(partitions, dtype=pl.Int32),
-            "_offset": pl.Series(offsets, dtype=pl.Int64),
-        }
-    )
-    if ids:
-        meta = meta.with_columns(
-            pl.Series(
-                "_id", [_identity(m.headers()) for m in messages], dtype=pl.String
-            )
-        )
-    values = decoder.decode(raw)
-    values = values.drop([c for c in META_COLUMNS if c in values.columns])
-    return pl.concat([meta, values], how="horizontal")
-
-
-def _columns(messages: Sequence[Any]) -> tuple[list[Any], ...]:
-    """Keys, timestamps, partitions, offsets and values of a batch.
-
-    The accessors are mapped over the batch at C speed (~0.15 µs a record); a
-    Python loop building a tuple per record cost ~1 µs, and fed the cyclic
-    garbage collector 20,000 containers a batch.
-    """
-    if not messages:
-        return [], [], [], [], []
-    kind = type(messages[0])
-    return (
-        list(map(kind.key, messages)),
-        list(map(_second, map(kind.timestamp, messages))),
-        list(map(kind.partition, messages)),
-        list(map(kind.offset, messages)),
-        list(map(kind.value, messages)),
-    )
-
-
-def _keys(keys: list[bytes | None]) -> pl.Series:
-    """Keys as text: UTF-8 where it is, else hex digits (``0x...``)."""
-    import polars as pl
-
-    try:
-        series: pl.Series = pl.Series("_key", keys, dtype=pl.Binary).cast(pl.String)
-        return series
-    except pl.exceptions.ComputeError:  # some key is not UTF-8
-        return pl.Series("_key", [_text(k) for k in keys], dtype=pl.String)
-
-
-def _text(key: bytes | None) -> str | None:
-    """A key as text: UTF-8 where it is, else its hex digits (``0x...``)."""
-    if key is None:
-        return None
-    try:
-        return key.decode()
-    except UnicodeDecodeError:
-        return "0x" + key.hex()
-
-
-def _identity(headers: list[tuple[str, bytes]] | None) -> str | None:
-    for key, value in headers or ():
-        if key == "kit-id":
-            return (
-                value.decode(errors="replace")
-                if isinstance(value, bytes)
-                else str(value)
-            )
-    return None

@@ -41,14 +41,17 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .broken import Breaker, where
+from .batch import run_batch, source_name, where_it_fails
+from .broken import Breaker
 from .chain import ID_HEADER, Step
-from .decode import ERROR, Decoder, frame_from_messages
+from .decode import ERROR, Decoder
+from .delivery import await_delivery, produce_retrying
 from .encode import encode_rows
+from .messages import frame_from_messages
 from .status import StepStatus
 
 if TYPE_CHECKING:
@@ -56,7 +59,7 @@ if TYPE_CHECKING:
 
     from .profile import BrokerSettings
 
-__all__ = ["PolarsStepRunner", "await_delivery", "run_batch"]
+__all__ = ["PolarsStepRunner"]
 
 #: A transaction of a service killed mid-way is aborted by the broker after
 #: this long, so read_committed readers wait at most that long.
@@ -96,94 +99,6 @@ def _fewer_collections() -> Iterator[None]:
             _GC_RUNNERS -= 1
             if _GC_RUNNERS == 0:
                 gc.set_threshold(*_GC_SAVED)
-
-
-class DeliveryFailed(RuntimeError):
-    """Records were not delivered; offsets were not committed."""
-
-
-def run_batch(
-    func: Callable[[pl.DataFrame], pl.DataFrame], frame: pl.DataFrame
-) -> tuple[pl.DataFrame, list[tuple[int, str]]]:
-    """Apply ``func`` to a batch; if it fails, find the rows it fails on.
-
-    Returns the output frame and ``(row index, error)`` for failing rows. A
-    batch that fails is retried row by row, so one bad record costs its own
-    row and not the batch.
-    """
-    import polars as pl
-
-    try:
-        return _checked(func(frame)), []
-    except Exception:
-        pass
-    outputs, failures = [], []
-    for i in range(frame.height):
-        try:
-            outputs.append(_checked(func(frame.slice(i, 1))))
-        except Exception as exc:
-            failures.append((i, f"{type(exc).__name__}: {exc}"))
-    out = pl.concat(outputs, how="diagonal_relaxed") if outputs else frame.clear()
-    return out, failures
-
-
-def source_name(settings: BrokerSettings, topic: str, *, timeout: float = 60.0) -> str:
-    """What the identities of a step's outputs start with: the input topic,
-    and the first characters of its topic id (``telemetry~AaIyQo8x``), so
-    that the records of a topic deleted and created again (whose offsets
-    start again at 0) never share an identity with those of the old one: a
-    reader dropping repeats by identity would drop new records. Just the
-    topic where the broker gives no topic ids.
-
-    A broker that is slow to answer is asked again (up to ``timeout``): an
-    identity must not change between two runs of a step on the same topic,
-    or a reader would take the second run's repeats for new records.
-    """
-    from confluent_kafka import KafkaError, TopicCollection
-    from confluent_kafka.admin import AdminClient
-
-    unsupported = (KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION)
-    admin = AdminClient(settings.client_config())
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            found = admin.describe_topics(TopicCollection([topic]), request_timeout=10)
-            topic_id = str(found[topic].result(15).topic_id)
-            break
-        except Exception as exc:
-            code = getattr(getattr(exc, "args", [None])[0], "code", lambda: None)()
-            if code in unsupported:  # a broker without DescribeTopics
-                return topic
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"Could not learn the topic id of {topic!r} from the broker "
-                    f"in {timeout:.0f} s ({exc}); the step's record identities "
-                    "need it."
-                ) from exc
-            time.sleep(1.0)
-    zero = topic_id in ("", "None", "AAAAAAAAAAAAAAAAAAAAAA")
-    return topic if zero else f"{topic}~{topic_id[:8]}"
-
-
-def _where(func: Callable[[pl.DataFrame], Any], frame: pl.DataFrame) -> str:
-    """Where ``func`` fails on the first row of ``frame`` (its line)."""
-    try:
-        _checked(func(frame.slice(0, 1)))
-    except Exception as exc:
-        return where(exc)
-    return ""
-
-
-def _checked(result: Any) -> pl.DataFrame:
-    import polars as pl
-
-    if isinstance(result, pl.LazyFrame):
-        result = result.collect()
-    if not isinstance(result, pl.DataFrame):
-        raise TypeError(
-            f"a Polars step must evaluate to a polars.DataFrame, not {type(result).__name__}"
-        )
-    return result
 
 
 @dataclass
@@ -414,7 +329,7 @@ class PolarsStepRunner:
         dead.extend((messages[i], f"step {step.name!r} failed: {e}") for i, e in failed)
         broken = None
         if failed and len(failed) == frame.height:  # every record: the step?
-            broken = (frame.height, failed[0][1], _where(step.func, frame))
+            broken = (frame.height, failed[0][1], where_it_fails(step.func, frame))
         self.status.new_fields = self.decoder.added
         self.status.conflicts = self.decoder.conflicts
         return _Batch(output, offsets, tag, latest, dead, broken)
@@ -447,7 +362,9 @@ class PolarsStepRunner:
                     [(header, identity)],
                 )  # fmt: skip
             except BufferError:
-                _produce(producer, topic, value, key, stamp, [(header, identity)])
+                produce_retrying(
+                    producer, topic, value, key, stamp, [(header, identity)]
+                )
         self.status.records_out += batch.output.height
         for message, reason in batch.dead:
             dead_headers = [
@@ -461,7 +378,7 @@ class PolarsStepRunner:
                     f"{message.topic()}/{message.partition()}/{message.offset()}",
                 ),
             ]
-            _produce(
+            produce_retrying(
                 producer, step.dlq, message.value() or b"", message.key(),
                 message.timestamp()[1], dead_headers,
             )  # fmt: skip
@@ -481,42 +398,6 @@ class PolarsStepRunner:
             self.status.lag = lag
         except Exception:
             self.status.lag = None
-
-
-def await_delivery(
-    producer: Any, failures: list[str], step: str, *, poll: float = 5.0
-) -> None:
-    """Return once every record handed to ``producer`` is delivered.
-
-    ``flush`` returning leaves records undelivered when it times out (the
-    broker is away), so it is repeated until none is left, however long the
-    broker takes to come back; librdkafka fails a record after
-    ``message.timeout.ms`` (5 minutes by default), which ``failures`` (filled
-    by the delivery callback) then holds.
-
-    Raises:
-        DeliveryFailed: a record could not be delivered.
-    """
-    while producer.flush(poll) > 0 and not failures:
-        pass
-    if failures:
-        raise DeliveryFailed(
-            f"{len(failures)} record(s) of step {step!r} were not "
-            f"delivered ({failures[0]}); offsets were not committed."
-        )
-
-
-def _produce(
-    producer: Any, topic: str, value: Any, key: Any, timestamp: Any, headers: Any
-) -> None:
-    while True:
-        try:
-            producer.produce(
-                topic, value=value, key=key, timestamp=timestamp, headers=headers
-            )
-            return
-        except BufferError:
-            producer.poll(0.05)
 
 
 def _next_offsets(topic: str, frame: pl.DataFrame) -> list[Any]:

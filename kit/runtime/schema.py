@@ -7,13 +7,12 @@ This module holds what the decoder, the encoder and exported services share:
 * ``schema_to_json`` / ``schema_from_json``: a readable form for
   ``schema.json`` (``{"car": "String", "tyre": {"age": "Int64"}}``);
 * ``flat_paths``: flattened column name → path in the nested values;
-* ``TypeCheck``: the type of each field is the type of its first value (a
-  number stays a number when later records send text), a value of another
-  type is a conflict, integers arriving where floats were (or the reverse)
-  are numbers alike;
-* ``key_count`` / ``decoded_count``: how many keys a batch's JSON has and how
-  many of them a decoded frame holds: equal counts prove a batch decoded
-  with a known schema left no new field out.
+* ``TypeCheck``: the type of a known field is the contract (a number stays
+  a number when later records send text: those values are conflicts); a
+  new field's type is the class most of its values have; integers arriving
+  where floats were (or the reverse) are numbers alike;
+* ``merge_schema``: a schema grown by a batch's fields (new fields are
+  found by :mod:`.new_fields`).
 """
 
 from __future__ import annotations
@@ -22,16 +21,15 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import polars as pl
+    pass
 
 __all__ = [
     "Schema",
     "TypeCheck",
-    "complete",
-    "decoded_count",
     "flat_paths",
-    "key_count",
+    "flat_schema",
     "load_schemas",
+    "merge_schema",
     "schema_from_json",
     "schema_to_json",
 ]
@@ -115,6 +113,25 @@ def flat_paths(
     out: dict[str, tuple[str, ...]] = {}
     for path, _dtype in _leaves(schema, ()):
         out[separator.join(path)] = path
+    return out
+
+
+def flat_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Flattened column name → its Polars type (what steps see).
+
+    >>> import polars as pl
+    >>> flat_schema({"car": pl.String, "tyre": pl.Struct({"age": pl.Int64})})
+    {'car': String, 'tyre.age': Int64}
+    """
+    import polars as pl
+
+    out: dict[str, Any] = {}
+    for name, path in flat_paths(schema).items():
+        dtype: Any = schema[path[0]]
+        for key in path[1:]:
+            assert isinstance(dtype, pl.Struct)
+            dtype = next(f.dtype for f in dtype.fields if f.name == key)
+        out[name] = dtype
     return out
 
 
@@ -395,81 +412,3 @@ def _article(kind: str) -> str:
 def _preview(value: Any, limit: int = 40) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# --- counting keys ----------------------------------------------------------------
-def key_count(blob: bytes) -> int:
-    """Keys in a blob of compact JSON objects (``"key":`` or ``"key": ``):
-    inside a JSON string a quote is always escaped, so ``":`` follows a key
-    and nothing else, except as ``\\":`` in a string that holds JSON. Keys
-    with a null value are counted by :func:`null_count` as well.
-
-    >>> key_count(b'{"a":1,"b":{"c":"x"}}\\n{"a": 2, "s": "{\\\\"q\\\\": 1}"}')
-    5
-    """
-    keys = blob.count(b'":')
-    if blob.find(b"\\") >= 0:  # one byte: memchr, ~30x faster than a pattern
-        keys -= blob.count(b'\\":')
-    return keys
-
-
-def null_count(blob: bytes) -> int:
-    """Keys whose value is ``null`` in a blob of JSON objects.
-
-    >>> null_count(b'{"a":null,"b": null,"c":[null]}')
-    2
-    """
-    if b"null" not in blob:
-        return 0
-    nulls = blob.count(b'":null') + blob.count(b'": null')
-    if blob.find(b"\\") >= 0:
-        nulls -= blob.count(b'\\":null') + blob.count(b'\\": null')
-    return nulls
-
-
-def complete(blob: bytes, frame: pl.DataFrame) -> bool:
-    """Whether ``frame``, decoded from ``blob`` with a known schema, holds
-    every key of it (a key it lacks is a field the schema does not have).
-
-    Every key has a colon after it: when the colons are as many as the keys
-    the frame holds, none was left out (one byte counted at memory speed).
-    Otherwise (colons in text, null values) the keys themselves are counted.
-
-    >>> import polars as pl
-    >>> schema = {"a": pl.Int64, "t": pl.String}
-    >>> blob = b'{"a":1,"t":"1:45"}\\n{"a":null,"t":"x"}'
-    >>> complete(blob, pl.read_ndjson(blob, schema=schema))
-    True
-    >>> blob = b'{"a":1,"new":2}'
-    >>> complete(blob, pl.read_ndjson(blob, schema=schema))
-    False
-    """
-    decoded = decoded_count(frame)
-    if blob.count(b":") == decoded:
-        return True
-    return decoded + null_count(blob) == key_count(blob)
-
-
-def decoded_count(frame: pl.DataFrame) -> int:
-    """Keys a decoded (not flattened) frame holds: non-null values of every
-    field, nested objects and objects in lists included.
-
-    >>> import polars as pl
-    >>> frame = pl.read_ndjson(b'{"a":1,"b":{"c":"x"}}\\n{"a":2,"b":null,"l":[{"q":1}]}')
-    >>> decoded_count(frame)
-    6
-    """
-    return sum(_present(frame[name]) for name in frame.columns)
-
-
-def _present(series: pl.Series) -> int:
-    import polars as pl
-
-    n = series.len() - series.null_count()
-    dtype = series.dtype
-    if isinstance(dtype, pl.Struct) and n:
-        n += sum(_present(series.struct.field(f.name)) for f in dtype.fields)
-    elif isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct) and n:
-        inner = series.explode().drop_nulls()
-        n += sum(_present(inner.struct.field(f.name)) for f in dtype.inner.fields)
-    return n

@@ -26,7 +26,8 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
+from typing import Any, NoReturn
 
 from .chain import Step
 from .polars_step import PolarsStepRunner
@@ -35,9 +36,24 @@ from .quix_step import DeadLetters, attach_quix_step
 from .state_guard import StateGuard
 from .status import StepStatus, write_status
 
-__all__ = ["run"]
+__all__ = ["main", "run"]
 
 log = logging.getLogger("kit.service")
+
+
+def main(steps: Sequence[Step], *, name: str) -> NoReturn:
+    """A service's ``main.py``: :func:`run`, then exit with its code at once.
+
+    Everything is done by then (offsets committed, the last status written,
+    logs flushed); leaving without the interpreter's teardown keeps a Kafka
+    client still closing in a helper thread from crashing the process on its
+    way out (a SIGSEGV, which would read as a crash, not as how it ended).
+    """
+    code = run(steps, name=name)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run(
@@ -74,6 +90,7 @@ def run(
     if quix_steps:
         app = _quix_app(quix_steps, settings, f"{group}-quix", statuses, notices)
 
+    watch = BrokerWatch(settings, statuses)
     status_file = os.environ.get("KIT_STATUS_FILE")
     extra = {"broker": settings.address, "notices": notices}
     helpers = [
@@ -81,7 +98,11 @@ def run(
             target=_report,
             args=(status_file, name, statuses, stop, extra),
             daemon=True,
-        )
+        ),
+        threading.Thread(
+            target=_guard(partial(watch.run, stop), stop, failures),
+            daemon=True,
+        ),
     ]
     if quix_steps:
         helpers.append(
@@ -115,9 +136,15 @@ def run(
             pass
     for thread in threads:
         thread.join()
+    if failures and not any(isinstance(f, BrokerChanged) for f in failures):
+        try:  # a step that failed as the broker changed: the change is why
+            watch.check()
+        except BrokerChanged as exc:
+            failures.append(exc)
+    failures.sort(key=lambda f: not isinstance(f, BrokerChanged))  # it first
     error = repr(failures[0]) if failures else None
     for status in statuses.values():
-        if status.state in ("starting", "running"):
+        if status.state in ("starting", "running", UNREACHABLE):
             # The quixstreams app failed as a whole: each of its steps did.
             failed = error is not None and status.kind == "quix"
             status.state = "failed" if failed else "stopped"
@@ -205,6 +232,80 @@ def _report(
             with contextlib.suppress(OSError):
                 write_status(path, name, list(statuses.values()), **extra)
         stop.wait(1.0)
+
+
+#: What a running step's state says while the broker cannot be reached.
+UNREACHABLE = "waiting for the broker"
+
+
+class BrokerChanged(RuntimeError):
+    """The broker at the service's address is another cluster than the one
+    it started on (a memory broker restarted without its data, or the
+    address points elsewhere now): its offsets, state and record identities
+    belong to the old one, so the service stops instead of mixing them."""
+
+
+class BrokerWatch:
+    """Watches the service's broker: shows one it cannot reach in the running
+    steps' state (``"waiting for the broker"``, since when in
+    ``last_error``), so no status says "running" while nothing can run, and
+    puts them back once it answers (the steps' own clients keep retrying
+    meanwhile); a broker that answers as another cluster than at start
+    raises :class:`BrokerChanged`."""
+
+    def __init__(
+        self, settings: BrokerSettings, statuses: dict[str, StepStatus]
+    ) -> None:
+        self.settings = settings
+        self.statuses = statuses
+        self.cluster: str | None = None
+        self.down_since: float | None = None
+
+    def cluster_now(self, timeout: float = 2.0) -> str | None:
+        """The cluster id the address answers with now (None: no answer)."""
+        from confluent_kafka.admin import AdminClient
+
+        config = {**self.settings.client_config(), "reconnect.backoff.max.ms": 1000}
+        try:
+            # A client of its own each time: librdkafka keeps a client on the
+            # cluster it first met, and would not say that another answers.
+            return str(AdminClient(config).list_topics(timeout=timeout).cluster_id)
+        except Exception:
+            return None
+
+    def check(self) -> None:
+        """Look once; update the steps' state (see the class docstring)."""
+        found = self.cluster_now()
+        if found is None:
+            self.down_since = self.down_since or time.time()
+            since = time.strftime("%H:%M:%S", time.localtime(self.down_since))
+            for status in self.statuses.values():
+                if status.state == "running":
+                    status.state = UNREACHABLE
+                if status.state == UNREACHABLE:
+                    status.last_error = (
+                        f"broker unreachable at {self.settings.address} since {since}"
+                    )
+            return
+        self.cluster = self.cluster or found
+        if found != self.cluster:
+            raise BrokerChanged(
+                f"the broker at {self.settings.address} is another cluster than the "
+                f"one the service started on ({found!r}, was {self.cluster!r}): it "
+                "restarted without its data, or the address points elsewhere now. "
+                "The service stopped rather than mix the two; start it again "
+                "(`%stream run`, `kit run`)."
+            )
+        self.down_since = None
+        for status in self.statuses.values():
+            if status.state == UNREACHABLE:
+                status.state = "running"
+
+    def run(self, stop: threading.Event, every: float = 2.0) -> None:
+        while True:
+            self.check()
+            if stop.wait(every):
+                return
 
 
 def _quix_lag(

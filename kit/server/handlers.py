@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -88,49 +89,31 @@ class TopicsHandler(APIHandler):
 class ServicesHandler(APIHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        from ..process import ended_services, list_services
+        from ..ops.services import status
 
-        services = []
-        for service in list_services():
-            status = service.status() or {}
-            services.append({
-                "name": service.name, "pid": service.pid, "folder": service.folder,
-                "started_at": service.started_at, "steps": status.get("steps", []),
-                "notices": status.get("notices", []),
-            })  # fmt: skip
-        # Services that ended on their own: how, and the end of their log.
-        ended = [
-            {"name": e.name, "how": e.how, "ended_at": e.ended_at, "log": e.log,
-             "log_tail": e.log_tail}
-            for e in ended_services()
-        ]  # fmt: skip
-        self.finish(json.dumps({"services": services, "ended": ended}))
+        self.finish(json.dumps(status(all=True).to_dict()))
 
 
 class StopHandler(APIHandler):
     @tornado.web.authenticated
     async def post(self, name: str) -> None:
-        from ..process import ended_services, list_services, stop_service
+        from ..ops.services import status, stop
 
-        if name in {e.name for e in ended_services()}:
-            stop_service(name)  # it ended on its own: forget how
-            self.finish(json.dumps({"cleared": name}))
-            return
-        if name not in {s.name for s in list_services()}:
+        found = status(name, all=True)
+        if not found.services and not found.ended:
             raise tornado.web.HTTPError(404, f"No running service named {name!r}.")
         # A graceful stop takes up to 20 s: never block the server meanwhile.
-        await asyncio.to_thread(stop_service, name)
-        self.finish(json.dumps({"stopped": name}))
+        done = await asyncio.to_thread(stop, name, all=True)
+        self.finish(json.dumps({"stopped": done.stopped, "cleared": done.cleared}))
 
 
 class ExportHandler(APIHandler):
-    """Export a notebook's chain (read from the file; nothing is executed)."""
+    """Export a notebook's chain: ``kit export`` (:func:`kit.ops.exporting.export`)
+    in a child process, as its prototypes run on the recorded sample and the
+    server must not run notebook code in its own process."""
 
     @tornado.web.authenticated
-    def post(self) -> None:
-        from ..chain.capture import chain_from_notebook
-        from ..export import export_chain
-
+    async def post(self) -> None:
         body = self.get_json_body() or {}
         root = Path(self.settings.get("server_root_dir", os.getcwd())).resolve()
         notebook = (root / str(body.get("notebook", ""))).resolve()
@@ -144,20 +127,25 @@ class ExportHandler(APIHandler):
             raise tornado.web.HTTPError(
                 404, f"No notebook at {body.get('notebook')!r}."
             )
-        try:
-            chain = chain_from_notebook(notebook)
-            name = str(body.get("name") or outdir.name)
-            export_chain(chain, outdir, name=name, source=notebook.name)
-        except KitError as exc:
+        name = str(body.get("name") or outdir.name)
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kit.cli", "export", str(notebook), str(outdir),
+            "--name", name, "--json", cwd=str(notebook.parent),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await child.communicate()
+        if child.returncode != 0:
+            error = err.decode(errors="replace").strip().removeprefix("Error: ")
             self.set_status(422)
-            self.finish(json.dumps({"ok": False, "error": str(exc)}))
+            self.finish(json.dumps({"ok": False, "error": error}))
             return
-        files = sorted(p.name for p in outdir.iterdir())
+        done = json.loads(out.decode().strip().splitlines()[-1])
         self.finish(
             json.dumps(
-                {"ok": True, "outdir": str(outdir.relative_to(root)), "files": files}
+                {"ok": True, "outdir": str(outdir.relative_to(root)),
+                 "files": done["files"], "parity": done["parity"], "note": done["note"]}
             )
-        )
+        )  # fmt: skip
 
 
 HANDLERS: list[tuple[str, type[Any]]] = [

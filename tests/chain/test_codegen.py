@@ -17,10 +17,10 @@ import pytest
 
 import kit
 from kit import process
+from kit._export import export_chain
 from kit.chain.capture import Chain
 from kit.chain.prototype import cell_error, compile_step, namespace
 from kit.chain.step import CellStep
-from kit.export import export_chain
 
 SHAPES = {
     "semicolons": 'parts = pl.col("lap").str.split(":"); df.with_columns(n=parts.list.len())',

@@ -12,9 +12,9 @@ import pytest
 
 import kit
 from kit import process
+from kit._export import export_chain
 from kit.chain.capture import Chain
 from kit.chain.step import CellStep
-from kit.export import export_chain
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 
 import kit
 from kit import _broker
-from kit.runtime.polars_step import DeliveryFailed, await_delivery
+from kit.runtime.delivery import DeliveryFailed, await_delivery
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ import pytest
 
 import kit
 from kit import process
+from kit._export import export_chain
 from kit.chain.capture import Chain
 from kit.chain.step import CellStep
-from kit.export import export_chain
 
 pytestmark = pytest.mark.slow
 
@@ -179,51 +179,6 @@ def test_stream_stop_clears_ended_records(
     ip_session.run_line_magic("stream", f"stop {name} --all")
     assert f"Cleared ended: {name}-x" in capsys.readouterr().out
     assert f"{name}-x" not in {e.name for e in process.ended_services()}
-
-
-def test_a_service_rides_out_an_embedded_broker_restart(
-    private_state: Path, tmp_path: Path
-) -> None:
-    """The broker stops and comes back on its port without topics (memory
-    storage): the service's consumer rejoins, nothing crashes, and records
-    produced after the restart are processed."""
-    from kit import _broker
-
-    info, _ = _broker.start()
-    conn = kit.connect(info.address)
-
-    def fill(n: int) -> None:
-        for name in ("in", "out"):
-            conn.create_topic(name, partitions=1, exist_ok=True)
-        producer = conn.producer()
-        for i in range(n):
-            producer.produce("in", json.dumps({"i": i}).encode())
-        producer.flush(10)
-
-    def wait_outputs(n: int) -> None:
-        deadline = time.monotonic() + 30
-        while _count(conn, "out") < n:
-            assert time.monotonic() < deadline, _count(conn, "out")
-            time.sleep(0.2)
-
-    fill(100)
-    chain = Chain()
-    chain.add_step(CellStep("copy", "polars", "in", "out", "df"))
-    folder = export_chain(chain, tmp_path / "svc", name="svc", topics=["in", "out"])
-    name = f"restart-{uuid.uuid4().hex[:6]}"
-    service = process.start_service(folder, name=name, connection=conn)
-    try:
-        process.wait_running(service)
-        wait_outputs(100)
-        _broker.stop()
-        time.sleep(2)
-        assert service.alive
-        _broker.start(port=int(str(info.address).rsplit(":", 1)[1]))
-        fill(50)  # a new, empty broker: topics and records again
-        wait_outputs(50)
-        assert service.alive
-    finally:
-        process.stop_service(name)
 
 
 def test_a_failed_service_seen_by_another_process_is_recorded(

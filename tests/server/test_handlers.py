@@ -128,7 +128,7 @@ def test_ended_services_are_listed_and_cleared(server: dict[str, Any]) -> None:
     row = next(e for e in body["ended"] if e["name"] == name)
     assert row["how"] == "was killed (SIGKILL)" and row["log_tail"] == "a\nb"
     status, body = _call(server, "POST", f"services/{name}/stop", body={})
-    assert status == 200 and body == {"cleared": name}
+    assert status == 200 and body == {"stopped": [], "cleared": [name]}
     assert name not in {e.name for e in process.ended_services()}
 
 
@@ -140,26 +140,25 @@ def _notebook(path: Path, cells: list[str]) -> None:
 
 
 def test_export_writes_the_service_or_names_the_blocking_cell(
-    server: dict[str, Any],
+    server: dict[str, Any], connection: kit.Connection, topic: str
 ) -> None:
     root: Path = server["root"]
+    produce_json(connection, topic, [{"speed": 290 + i} for i in range(20)])
     _notebook(
         root / "good.ipynb",
         [
             "import polars as pl",
-            "%%stream fast --input telemetry\ndf.filter(pl.col('speed') > 300)",
+            f"%%stream fast --input {topic}\ndf.filter(pl.col('speed') > 300)",
         ],
     )
     status, body = _call(
         server, "POST", "export", {"notebook": "good.ipynb", "outdir": "services/fast"}
     )
-    assert (
-        status == 200
-        and body["ok"]
-        and "main.py" in body["files"]
-        and "app.yaml" in body["files"]
-    )
+    assert status == 200 and body["ok"], body
+    assert "main.py" in body["files"] and "app.yaml" in body["files"]
     assert (root / "services" / "fast" / "steps.py").is_file()
+    # With the parity test, on a sample of the input (KIT_BROKER's).
+    assert body["parity"] and "test_service.py" in body["files"], body
     _notebook(
         root / "bad.ipynb",
         ["limit = 3", "%%stream s --input telemetry\ndf.filter(pl.col('x') > limit)"],

@@ -293,7 +293,7 @@ export class StreamsPanel extends Widget {
         ]);
         const body = el('tbody');
         for (const step of service.steps) {
-          const bad = step.errors > 0 || step.state === 'failed';
+          const bad = step.errors > 0 || step.state === 'failed' || step.state === 'waiting for the broker';
           body.append(
             el(
               'tr',

@@ -212,13 +212,11 @@ def _main_py(name: str, source: str) -> str:
         commits and exits 0.
         """
 
-        import sys
-
-        from kit_runtime.service import run
+        from kit_runtime.service import main
         from steps import STEPS
 
         if __name__ == "__main__":
-            sys.exit(run(STEPS, name={name!r}))
+            main(STEPS, name={name!r})
         '''
     )
 

@@ -1,0 +1,5 @@
+"""``python -m kit.cli``: the ``kit`` command."""
+
+from . import main
+
+main()
