@@ -302,7 +302,10 @@ def stop_service(name: str, *, timeout: float = 20.0) -> Service | None:
 
 
 def wait_running(service: Service, *, timeout: float = 30.0) -> dict[str, Any]:
-    """Wait until every step of ``service`` reports "running"."""
+    """Wait until every step of ``service`` runs (reports "running", or that
+    it waits for its input topic to exist)."""
+    from .runtime.service import NO_INPUT
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not service.alive:
@@ -311,7 +314,7 @@ def wait_running(service: Service, *, timeout: float = 30.0) -> dict[str, Any]:
                 + _logs.tail(service.log)
             )
         status = service.status()
-        if status and all(s["state"] == "running" for s in status["steps"]):
+        if status and all(s["state"] in ("running", NO_INPUT) for s in status["steps"]):
             return status
         time.sleep(0.1)
     raise KitError(

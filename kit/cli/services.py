@@ -134,10 +134,18 @@ def run_command(
     raise SystemExit(1)
 
 
+#: ``--all``, as in ``%stream status/stop --all``: from a shell, every
+#: service is in reach anyway (no kernel started them).
+all_option = click.option(
+    "--all", "everyone", is_flag=True, help="Every service (what a shell sees anyway)."
+)
+
+
 @main.command("status")
 @click.argument("name", required=False)
+@all_option
 @_friendly
-def status_command(name: str | None) -> None:
+def status_command(name: str | None, everyone: bool) -> None:
     """Chains and services the kit started (live runs and `kit run`): all,
     or NAME (or those whose name contains it)."""
     from ..ops.services import status
@@ -158,8 +166,9 @@ def status_command(name: str | None) -> None:
 
 @main.command("stop")
 @click.argument("name", required=False)
+@all_option
 @_friendly
-def stop_command(name: str | None) -> None:
+def stop_command(name: str | None, everyone: bool) -> None:
     """Stop services the kit started: all, or NAME (or those whose name
     contains it); clears the records of those that ended on their own."""
     from ..ops.services import stop
@@ -171,8 +180,9 @@ def stop_command(name: str | None) -> None:
 def _status_lines(status: dict[str, Any] | None) -> list[str]:
     if not status:
         return ["  (no status yet)"]
+    width = max([8, *(len(s["state"]) for s in status["steps"])])
     lines = [
-        f"  {s['name']:<16} {s['state']:<8} in {s['records_in']:>9,}  out {s['records_out']:>9,}  "
+        f"  {s['name']:<16} {s['state']:<{width}} in {s['records_in']:>9,}  out {s['records_out']:>9,}  "
         f"{s['rate']:>8,.0f} msg/s  lag {s['lag'] if s['lag'] is not None else '?':>6}  "
         f"dlq {s['dlq']:>5}  late {s.get('late', 0):>5}  repeats {s.get('duplicates', 0):>5}  "
         f"errors {s['errors']}  {s['guarantee']}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,6 +41,62 @@ SUFFIXES = (
 )
 
 
+def nested_shape(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested schema of a flat frame's columns: ``sensors.temp_c`` is the
+    field ``temp_c`` of the object ``sensors`` (the way :func:`kit.read`
+    flattens); ``_`` columns are left out.
+
+    >>> import polars as pl
+    >>> nested_shape({"car": pl.String, "sensors.temp_c": pl.Float64, "_key": pl.String})
+    {'car': String, 'sensors': Struct({'temp_c': Float64})}
+    """
+    import polars as pl
+
+    tree: dict[str, Any] = {}
+    for column, dtype in schema.items():
+        if column.startswith("_"):
+            continue
+        *parents, leaf = column.split(".")
+        node = tree
+        for key in parents:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):  # "a" and "a.b" both: keep it flat
+                node, leaf = tree, column
+                break
+            node = child
+        node.setdefault(leaf, dtype)
+
+    def build(node: dict[str, Any]) -> dict[str, Any]:
+        return {
+            k: pl.Struct(build(v)) if isinstance(v, dict) else v
+            for k, v in node.items()
+        }
+
+    return build(tree)
+
+
+def _bad_line(raw: bytes, error: Exception) -> str:
+    """Which line of a JSON Lines file is not a JSON object, and why."""
+    import json
+
+    for number, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            return (
+                f"line {number} is not JSON ({exc}): {line[:60]!r}. Each line must be "
+                "one JSON object; fix or remove that line."
+            )
+        if not isinstance(value, dict):
+            return (
+                f"line {number} is not a JSON object but {type(value).__name__}: "
+                f"{line[:60]!r}. Each line must be one JSON object; fix or remove it."
+            )
+    return f"it is not JSON Lines Polars can read ({error})."
+
+
 def load_frame(source: str | Path) -> pl.DataFrame:
     """Read JSON Lines, CSV or Parquet (optionally gzipped) into a frame."""
     import polars as pl
@@ -52,13 +109,16 @@ def load_frame(source: str | Path) -> pl.DataFrame:
     if name.endswith(".gz"):
         data = gzip.decompress(path.read_bytes())
         name = name[:-3]
-    if name.endswith((".jsonl", ".ndjson")):
-        return pl.read_ndjson(data, infer_schema_length=None)
-    if name.endswith(".json"):
+    if name.endswith((".jsonl", ".ndjson", ".json")):
         raw = data if isinstance(data, bytes) else path.read_bytes()
-        if raw.lstrip().startswith(b"["):
-            return pl.read_json(raw, infer_schema_length=None)
-        return pl.read_ndjson(raw, infer_schema_length=None)
+        try:
+            if name.endswith(".json") and raw.lstrip().startswith(b"["):
+                return pl.read_json(raw, infer_schema_length=None)
+            return pl.read_ndjson(raw, infer_schema_length=None)
+        except pl.exceptions.PolarsError as exc:
+            raise KitError(
+                f"Cannot replay {str(path)!r}: {_bad_line(raw, exc)}"
+            ) from None
     if name.endswith(".csv"):
         return pl.read_csv(data, try_parse_dates=True)
     if name.endswith(".parquet"):
@@ -150,7 +210,6 @@ class Replay(Job):
         connection: Connection,
         timestamp_unit: str | None = None,
     ) -> None:
-        import polars as pl
 
         super().__init__(f"replay:{topic}")
         self.topic = topic
@@ -195,14 +254,13 @@ class Replay(Job):
         self.keys = (
             None if key is None else [None if k is None else str(k) for k in frame[key]]
         )
-        fields = [c for c in frame.columns if not c.startswith("_")]
-        self.values: list[str] = (
-            frame.select(pl.struct(fields).struct.json_encode().alias("v"))[
-                "v"
-            ].to_list()
-            if fields
-            else ["{}"] * frame.height  # pl.struct() needs at least one field
-        )
+        from ..runtime.decode import flatten
+        from ..runtime.encode import encode_values
+
+        # In the records' own shape: dotted columns (as kit.read flattens
+        # nested fields) nested again, a field null in a row left out of it.
+        flat = flatten(frame)
+        self.values: list[str] = encode_values(flat, nested_shape(flat.schema))
 
     def plan(self) -> str:
         """One line: what is replayed, the time column and its unit, and how

@@ -148,8 +148,11 @@ class Decoder:
             present: list[bytes] = list(values)  # type: ignore[arg-type]
         else:
             good = []
+            text = self.format in ("str", "string", "bytes")
             for i, value in enumerate(values):
-                if not value:
+                if value == b"" and text:  # empty text is text
+                    good.append(i)
+                elif not value:
                     errors[i] = "empty value"
                 elif len(value) > self.max_bytes:
                     errors[i] = (

@@ -35,12 +35,15 @@ import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .batch import source_name
 from .broken import Breaker, where
 from .chain import DLQ_SUFFIX, ID_HEADER, Step
 from .status import StepStatus
 
 if TYPE_CHECKING:
     from quixstreams import Application
+
+    from .profile import BrokerSettings
 
 __all__ = ["DeadLetters", "attach_quix_step", "json_dumps"]
 
@@ -63,8 +66,17 @@ def json_dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=options)
 
 
-def attach_quix_step(app: Application, step: Step, status: StepStatus) -> None:
-    """Add ``step`` to ``app``: read, transform, stamp identity, write."""
+def attach_quix_step(
+    app: Application,
+    step: Step,
+    status: StepStatus,
+    settings: BrokerSettings | None = None,
+) -> None:
+    """Add ``step`` to ``app``: read, transform, stamp identity, write.
+
+    The identities of its outputs start, like a Polars step's, with the
+    topic they came from and its incarnation (asked of ``settings``' broker
+    once per topic; see :func:`.batch.source_name`)."""
     from quixstreams import message_context
     from quixstreams.models.serializers.json import JSONSerializer
 
@@ -96,11 +108,17 @@ def attach_quix_step(app: Application, step: Step, status: StepStatus) -> None:
             f"Quix step {step.name!r} must leave a StreamingDataFrame in `sdf`."
         )
 
+    names: dict[str, str] = {}
+
     def identity(value: Any, key: Any, timestamp: int, headers: Any) -> Any:
         ctx = message_context()
         kept = [(k, v) for k, v in (headers or []) if k != ID_HEADER]
         status.records_out += 1
-        source = f"{ctx.topic}/{ctx.partition}/{ctx.offset}"
+        name = names.get(ctx.topic)
+        if name is None:
+            name = source_name(settings, ctx.topic) if settings else ctx.topic
+            names[ctx.topic] = name
+        source = f"{name}/{ctx.partition}/{ctx.offset}"
         return [*kept, (ID_HEADER, numbering.identity(source))]
 
     sdf = sdf.set_headers(identity)

@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 from typing import Any, NoReturn
 
@@ -144,7 +144,7 @@ def run(
     failures.sort(key=lambda f: not isinstance(f, BrokerChanged))  # it first
     error = repr(failures[0]) if failures else None
     for status in statuses.values():
-        if status.state in ("starting", "running", UNREACHABLE):
+        if status.state in ("starting", "running", UNREACHABLE, NO_INPUT):
             # The quixstreams app failed as a whole: each of its steps did.
             failed = error is not None and status.kind == "quix"
             status.state = "failed" if failed else "stopped"
@@ -200,7 +200,7 @@ def _quix_app(
     )
     letters.app = app
     for step in steps:
-        attach_quix_step(app, step, statuses[step.name])
+        attach_quix_step(app, step, statuses[step.name], settings)
     # The steps' topics exist now: the state is this broker's from here on.
     guard.record()
     return app
@@ -236,6 +236,8 @@ def _report(
 
 #: What a running step's state says while the broker cannot be reached.
 UNREACHABLE = "waiting for the broker"
+#: ... and while its input topic does not exist.
+NO_INPUT = "waiting for its input"
 
 
 class BrokerChanged(RuntimeError):
@@ -261,44 +263,68 @@ class BrokerWatch:
         self.cluster: str | None = None
         self.down_since: float | None = None
 
-    def cluster_now(self, timeout: float = 2.0) -> str | None:
-        """The cluster id the address answers with now (None: no answer)."""
+    def metadata(self, timeout: float = 2.0) -> Any:
+        """The address's metadata now (None: no answer)."""
         from confluent_kafka.admin import AdminClient
 
         config = {**self.settings.client_config(), "reconnect.backoff.max.ms": 1000}
         try:
             # A client of its own each time: librdkafka keeps a client on the
             # cluster it first met, and would not say that another answers.
-            return str(AdminClient(config).list_topics(timeout=timeout).cluster_id)
+            return AdminClient(config).list_topics(timeout=timeout)
         except Exception:
             return None
 
     def check(self) -> None:
         """Look once; update the steps' state (see the class docstring)."""
-        found = self.cluster_now()
+        found = self.metadata()
         if found is None:
             self.down_since = self.down_since or time.time()
             since = time.strftime("%H:%M:%S", time.localtime(self.down_since))
-            for status in self.statuses.values():
-                if status.state == "running":
-                    status.state = UNREACHABLE
-                if status.state == UNREACHABLE:
-                    status.last_error = (
-                        f"broker unreachable at {self.settings.address} since {since}"
-                    )
+            self._show(
+                UNREACHABLE,
+                lambda _s: (
+                    f"broker unreachable at {self.settings.address} since {since}"
+                ),
+            )
             return
-        self.cluster = self.cluster or found
-        if found != self.cluster:
+        cluster = str(found.cluster_id)
+        self.cluster = self.cluster or cluster
+        if cluster != self.cluster:
             raise BrokerChanged(
                 f"the broker at {self.settings.address} is another cluster than the "
-                f"one the service started on ({found!r}, was {self.cluster!r}): it "
+                f"one the service started on ({cluster!r}, was {self.cluster!r}): it "
                 "restarted without its data, or the address points elsewhere now. "
                 "The service stopped rather than mix the two; start it again "
                 "(`%stream run`, `kit run`)."
             )
         self.down_since = None
+        self._clear(UNREACHABLE)
+        missing = {
+            s.name for s in self.statuses.values() if s.input not in found.topics
+        }
+        self._clear(NO_INPUT, keep=missing)
+        self._show(
+            NO_INPUT,
+            lambda s: (
+                f"its input topic {s.input!r} does not exist on "
+                f"{self.settings.address}; it starts reading once it does"
+            ),
+            only=missing,
+        )
+
+    def _show(self, state: str, why: Any, only: set[str] | None = None) -> None:
         for status in self.statuses.values():
-            if status.state == UNREACHABLE:
+            if only is not None and status.name not in only:
+                continue
+            if status.state == "running" or status.state in (UNREACHABLE, NO_INPUT):
+                status.state = state
+                status.last_error = why(status)
+                status.lag = None  # not known meanwhile
+
+    def _clear(self, state: str, keep: Collection[str] = ()) -> None:
+        for status in self.statuses.values():
+            if status.state == state and status.name not in keep:
                 status.state = "running"
 
     def run(self, stop: threading.Event, every: float = 2.0) -> None:

@@ -27,7 +27,7 @@ import numpy as np  # numpy and pillow are Bokeh dependencies
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
-from kit.live.plot import PALETTE
+from kit.live._bokeh import PALETTE
 
 from ._lab import (
     Lab,

@@ -149,3 +149,51 @@ def test_keeping_relative_times_is_refused_with_the_fix(topic: str) -> None:
         KitError, match=r"its times are relative .* drop keep_timestamps"
     ):
         kit.replay(frame, topic, timestamp="session_ms", keep_timestamps=True)
+
+
+def test_replaying_a_read_frame_writes_the_records_own_shape(
+    connection: kit.Connection, topic: str, topic_name: str
+) -> None:
+    """Nested, sparse records read with kit.read (flattened, nulls where a
+    field was absent) and replayed come out nested and sparse again."""
+    from tests.conftest import produce_json
+
+    records = [
+        {"_key": f"m{i % 3}", "machine": f"m{i % 3}", "sensors": {"temp_c": 20.5 + i}}
+        | ({"load": i / 10} if i % 2 else {})
+        | ({"sensors": {"temp_c": 20.5 + i, "rpm": 900 + i}} if i % 3 == 0 else {})
+        for i in range(12)
+    ]
+    produce_json(connection, topic, records)
+    copy = f"{topic_name}-copy"
+    connection.create_topic(copy, partitions=2)
+    try:
+        frame = kit.read(topic, connection=connection, progress=False)
+        assert "sensors.temp_c" in frame.columns and frame["load"].null_count() == 6
+        kit.replay(frame, copy, speed=None, progress=False, connection=connection).wait(
+            30
+        )
+        consumer = connection.consumer(f"g-{copy}", auto_offset_reset="earliest")
+        consumer.subscribe([copy])
+        got: list[dict[str, object]] = []
+        deadline = time.monotonic() + 30
+        while len(got) < len(records) and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                got.append(json.loads(message.value()))
+        consumer.close()
+        want = [{k: v for k, v in r.items() if k != "_key"} for r in records]
+        key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+        assert sorted(map(key, got)) == sorted(map(key, want))
+    finally:
+        connection.delete_topics([copy])
+
+
+def test_a_bad_line_in_a_json_lines_file_is_named(tmp_path: Path, topic: str) -> None:
+    path = tmp_path / "junk.jsonl"
+    path.write_text('{"machine": "m1", "v": 1}\nnot json\n{"machine": "m2", "v": 2}\n')
+    with pytest.raises(KitError, match=r"junk.jsonl.*line 2 is not JSON"):
+        kit.replay(path, topic, speed=None, progress=False)
+    path.write_text('{"machine": "m1", "v": 1}\n[1, 2]\n')
+    with pytest.raises(KitError, match=r"line 2 is not a JSON object but list"):
+        kit.replay(path, topic, speed=None, progress=False)

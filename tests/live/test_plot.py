@@ -274,7 +274,7 @@ def test_legend_beside_the_plot_in_key_order() -> None:
     assert labels == ["0-first", "a", "b", "c"]
     # The keys that arrived together got their colours in key order.
     colors = {r.glyph.line_color: r.data_source for r in fig.renderers}
-    from kit.live.plot import PALETTE
+    from kit.live._bokeh import PALETTE
 
     assert colors[PALETTE[0]] is view.sources["a"]
     assert colors[PALETTE[2]] is view.sources["c"]

@@ -76,3 +76,46 @@ def test_a_service_shows_an_unreachable_broker_then_stops_on_another_one(
         assert "bd  failed (exit code 1)" in shown and "start it again" in shown, shown
     finally:
         process.stop_service("bd")
+
+
+def test_a_step_whose_input_topic_is_missing_says_so(
+    connection: kit.Connection, tmp_path: Path
+) -> None:
+    """Not "running in 0" as if all were well: the step waits for its input
+    topic, saying so, and reads it once it exists."""
+    import uuid
+
+    import polars as pl
+
+    from kit.runtime.service import NO_INPUT
+
+    suffix = uuid.uuid4().hex[:6]
+    source, sink = f"late-in-{suffix}", f"late-out-{suffix}"
+    chain = Chain()
+    chain.add_step(CellStep("copy", "polars", source, sink, "df"))
+    folder = export_chain(chain, tmp_path / "svc", name="late", topics=[source, sink])
+    connection.create_topic(sink, partitions=1)
+    name = f"late-{suffix}"
+    service = process.start_service(folder, name=name, connection=connection)
+    try:
+        process.wait_running(service)
+        until(lambda: states(service) == [NO_INPUT], lambda: states(service))
+        step = service.status()["steps"][0]  # type: ignore[index]
+        assert f"input topic {source!r} does not exist" in step["last_error"]
+        connection.create_topic(source, partitions=1)
+        until(lambda: states(service) == ["running"], lambda: states(service))
+        frame = pl.DataFrame({"v": list(range(50))})
+        kit.replay(
+            frame, source, speed=None, progress=False, connection=connection
+        ).wait(30)
+        until(
+            lambda: (
+                kit.read(sink, connection=connection, progress=False, idle=0.5).height
+                == 50
+            ),
+            lambda: service.status(),
+            60,
+        )
+    finally:
+        process.stop_service(name)
+        connection.delete_topics([source, sink])
