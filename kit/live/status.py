@@ -112,20 +112,15 @@ def _drift(step: dict[str, Any]) -> str:
 def status_page(*, mine: bool) -> str:
     """:func:`status_html` of the services this process started (``mine``)
     or of all, with a line saying how many others there are."""
-    from ..process import ended_services, list_services
+    from ..ops.services import status
 
-    services, ended = list_services(), ended_services()
-    if not mine:
-        return status_html(services, ended)
-    own = [s for s in services if s.mine]
-    own_ended = [e for e in ended if e.mine]
-    others = len(services) - len(own) + len(ended) - len(own_ended)
-    page = status_html(own, own_ended)
-    if others:
+    report = status(all=not mine)
+    page = status_html(report.services, report.ended)
+    if report.elsewhere:
         page += (
-            f"<div class='kit-note'>{others} more service(s) started elsewhere "
-            "(another notebook or a shell): <code>%stream status --all</code> "
-            "lists them.</div>"
+            f"<div class='kit-note'>{report.elsewhere} more service(s) started "
+            "elsewhere (another notebook or a shell): <code>%stream status --all"
+            "</code> lists them.</div>"
         )
     return page
 
