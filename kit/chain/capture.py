@@ -114,7 +114,11 @@ class Chain:
         return lines
 
     def validate(
-        self, steps: Iterable[CellStep], *, topics: Iterable[str] | None = None
+        self,
+        steps: Iterable[CellStep],
+        *,
+        topics: Iterable[str] | None = None,
+        where: str = "",
     ) -> None:
         """Refuse what would not run the same outside this kernel.
 
@@ -122,7 +126,7 @@ class Chain:
           defines (hidden kernel state);
         * something that looks like a secret in step or helper code;
         * an input that is neither a step nor (when ``topics`` is given) an
-          existing topic.
+          existing topic (``where`` says where they were looked up).
         """
         steps = list(steps)
         helper_defs = names_defined(ast.parse(self.helper_source() or "pass"))
@@ -160,7 +164,7 @@ class Chain:
             if existing is not None and step.input not in existing:
                 raise ChainError(
                     f"Step {step.name!r} reads {step.input!r}, which is neither a step "
-                    "nor an existing topic; check --input."
+                    f"nor an existing topic{where}; check --input."
                 )
 
 

@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..chain.capture import Chain
-    from ..chain.step import CellStep
     from ..connection import Connection
 
 __all__ = ["Exported", "export", "notebook_address"]
@@ -113,7 +111,12 @@ def export(
     if parity:
         conn = connection or _broker_at_hand(notebook)
         if conn is not None:
-            _check_inputs(chain, ordered, conn)
+            chain.validate(
+                ordered,
+                topics=[t.name for t in conn.topics()],
+                where=f" on {conn.address}, where the parity sample is read (or "
+                "export without one: --no-parity, parity=False)",
+            )
             samples = record_samples(chain, ordered, connection=conn, rows=rows)
         else:
             note = (
@@ -128,21 +131,6 @@ def export(
     )  # fmt: skip
     files = sorted(p.name for p in out.iterdir())
     return Exported(service, out, files, samples is not None, note)
-
-
-def _check_inputs(chain: Chain, steps: list[CellStep], conn: Connection) -> None:
-    """Every input topic exists on the sample's broker."""
-    from ..chain.step import ChainError
-
-    topics = {t.name for t in conn.topics()}
-    for step in steps:
-        if step.input not in chain.steps and step.input not in topics:
-            raise ChainError(
-                f"Step {step.name!r} reads {step.input!r}, which is neither a step "
-                f"nor a topic on {conn.address}, where the parity sample is read; "
-                "check --input, or export without a parity test (--no-parity, "
-                "parity=False)."
-            )
 
 
 def _broker_at_hand(notebook: str | os.PathLike[str] | None) -> Connection | None:
