@@ -14,10 +14,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._errors import BrokerUnreachable, ConfigurationError, KitError
+    from ._errors import BrokerUnreachable, ConfigurationError, KitError, KitWarning
+    from .chain.step import ChainError
     from .connection import Connection, TopicInfo, connect
     from .io.demo import demo
-    from .io.read import KitWarning, read
+    from .io.read import read
     from .io.replay import replay
     from .live.plot import LivePlot, plot
     from .live.table import peek
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BrokerUnreachable",
+    "ChainError",
     "ConfigurationError",
     "Connection",
     "KitError",
@@ -57,10 +59,11 @@ _LAZY = {
     "BrokerUnreachable": "._errors",
     "ConfigurationError": "._errors",
     "KitError": "._errors",
+    "KitWarning": "._errors",
+    "ChainError": ".chain.step",
     "Connection": ".connection",
     "TopicInfo": ".connection",
     "connect": ".connection",
-    "KitWarning": ".io.read",
     "read": ".io.read",
     "demo": ".io.demo",
     "replay": ".io.replay",

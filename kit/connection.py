@@ -196,30 +196,14 @@ class Connection:
         """
         from confluent_kafka import KafkaException
 
-        from . import _jobs
+        from ._topic_guard import check_unread, stop_taps
 
         names = list(names)
         if not names:
             return
         if not force:
-            readers = _service_readers(names, self.address)
-            if readers:
-                raise KitError(
-                    f"Not deleting {', '.join(map(repr, names))}: "
-                    + "; ".join(readers)
-                    + ". A consumer whose topic is deleted under it crashes its "
-                    "process on the embedded broker. Stop the service first "
-                    "(%stream stop NAME, or `kit stop NAME` in a shell), or pass "
-                    "force=True."
-                )
-        for job in _jobs.running_jobs():
-            if (
-                job.kind == "tap"
-                and getattr(job, "topic", None) in names
-                and getattr(getattr(job, "connection", None), "address", None)
-                == self.address
-            ):
-                job.stop()
+            check_unread(names, self.address)
+        stop_taps(names, self.address)
         admin = self.admin()
         for future in admin.delete_topics(names, operation_timeout=timeout).values():
             with contextlib.suppress(KafkaException):
@@ -404,21 +388,3 @@ def _capabilities(
             timeout=timeout,
         )
     return _PROBED[key], True
-
-
-def _service_readers(names: list[str], address: str | None) -> list[str]:
-    """Running kit services on ``address`` whose steps read one of ``names``."""
-    from . import process
-
-    found = []
-    for service in process.list_services():
-        status = service.status() or {}
-        if status.get("broker", address) != address:
-            continue
-        for step in status.get("steps", []):
-            if step.get("input") in names:
-                found.append(
-                    f"{step['input']!r} is the input of step {step.get('name')!r} "
-                    f"of the running service {service.name!r} (pid {service.pid})"
-                )
-    return found

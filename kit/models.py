@@ -54,8 +54,6 @@ def train_per_key(
     Returns:
         The new version, loaded.
     """
-    from tqdm.auto import tqdm
-
     keys = [key] if isinstance(key, str) else list(key)
     missing = [k for k in keys if k not in frame.columns]
     if missing:
@@ -73,44 +71,9 @@ def train_per_key(
     todo = [(k, rows) for k, rows in groups if rows.height >= min_rows]
     if not todo:
         raise KitError(f"No key group has {min_rows} rows or more; nothing to train.")
-    entries: list[dict[str, Any]] = []
-    failures: list[str] = []
-
-    def train(item: tuple[tuple[Any, ...], pl.DataFrame]) -> dict[str, Any]:
-        group_key, rows = item
-        started = time.perf_counter()
-        result = fit(rows)
-        model, metrics = (
-            result if isinstance(result, tuple) and len(result) == 2 else (result, {})
-        )
-        name = f"{key_slug(group_key)}.pkl"
-        with open(folder / name, "wb") as handle:
-            pickle.dump(model, handle)
-        return {
-            "key": list(group_key),
-            "file": name,
-            "rows": rows.height,
-            "metrics": metrics,
-            "seconds": round(time.perf_counter() - started, 4),
-        }
-
-    bar = tqdm(
-        total=len(todo),
-        desc=f"train {root.name} v{version}",
-        unit="model",
-        disable=not progress,
+    entries = _fit_all(
+        todo, fit, folder, workers, progress, f"train {root.name} v{version}"
     )
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        futures = {pool.submit(train, item): item[0] for item in todo}
-        for future in as_completed(futures):
-            try:
-                entries.append(future.result())
-            except Exception as exc:
-                failures.append(f"{futures[future]}: {type(exc).__name__}: {exc}")
-            bar.update(1)
-    bar.close()
-    if failures:
-        raise KitError(f"{len(failures)} model(s) failed to fit; first: {failures[0]}")
     window: dict[str, Any] = {"rows": frame.height}
     if time_column in frame.columns and frame.height:
         window["from"] = str(frame[time_column].min())
@@ -129,6 +92,58 @@ def train_per_key(
     tmp.write_text(str(version))
     os.replace(tmp, latest)
     return Registry(root)
+
+
+def _fit_all(
+    todo: list[tuple[tuple[Any, ...], pl.DataFrame]],
+    fit: Callable[[pl.DataFrame], Any],
+    folder: Path,
+    workers: int | None,
+    progress: bool,
+    desc: str,
+) -> list[dict[str, Any]]:
+    """Fit and save a model per group in threads; their manifest entries."""
+    from tqdm.auto import tqdm
+
+    entries: list[dict[str, Any]] = []
+    failures: list[str] = []
+    bar = tqdm(total=len(todo), desc=desc, unit="model", disable=not progress)
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+        futures = {pool.submit(_fit_one, fit, folder, *item): item[0] for item in todo}
+        for future in as_completed(futures):
+            try:
+                entries.append(future.result())
+            except Exception as exc:
+                failures.append(f"{futures[future]}: {type(exc).__name__}: {exc}")
+            bar.update(1)
+    bar.close()
+    if failures:
+        raise KitError(f"{len(failures)} model(s) failed to fit; first: {failures[0]}")
+    return entries
+
+
+def _fit_one(
+    fit: Callable[[pl.DataFrame], Any],
+    folder: Path,
+    group_key: tuple[Any, ...],
+    rows: pl.DataFrame,
+) -> dict[str, Any]:
+    """Fit one group's model, pickle it into ``folder``; its manifest entry."""
+    started = time.perf_counter()
+    result = fit(rows)
+    model, metrics = (
+        result if isinstance(result, tuple) and len(result) == 2 else (result, {})
+    )
+    name = f"{key_slug(group_key)}.pkl"
+    with open(folder / name, "wb") as handle:
+        pickle.dump(model, handle)
+    return {
+        "key": list(group_key),
+        "file": name,
+        "rows": rows.height,
+        "metrics": metrics,
+        "seconds": round(time.perf_counter() - started, 4),
+    }
 
 
 def _next_version(root: Path) -> int:

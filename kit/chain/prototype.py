@@ -162,7 +162,7 @@ def run_prototype(
         except TypeError as exc:
             raise ChainError(f"Cell {step.name!r}: {exc}.") from None
     else:
-        output, written = _run_quix(
+        output, written, _values = _run_quix(
             step, ns, frame, shape, connection=connection,
             topic_input=step.input not in chain.steps,
         )  # fmt: skip
@@ -212,12 +212,13 @@ def _run_quix(
     *,
     connection: Connection,
     topic_input: bool = True,
-) -> tuple[pl.DataFrame, dict[str, Any]]:
+) -> tuple[pl.DataFrame, dict[str, Any], list[str]]:
     """Run a Quix step's pipeline over the snapshot (a temporary topic, which
     gets the records as the live input has them: in the input's shape).
 
     Returns its outputs as a step downstream gets them live (decoded like
-    ``kit.read`` decodes them), and their nested schema.
+    ``kit.read`` decodes them), their nested schema, and the values as the
+    live run writes them (its JSON: a ``None`` is written ``null``).
     """
     import tempfile
 
@@ -266,11 +267,13 @@ def _run_quix(
     finally:
         connection.delete_topics([topic])
     if not rows:
-        return pl.DataFrame(), {}
+        return pl.DataFrame(), {}, []
     return _as_read(step, rows)
 
 
-def _as_read(step: CellStep, rows: list[Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
+def _as_read(
+    step: CellStep, rows: list[Any]
+) -> tuple[pl.DataFrame, dict[str, Any], list[str]]:
     """Collected outputs as ``kit.read`` of the live output gives them: the
     values as written (JSON), decoded and flattened, after the metadata."""
     import polars as pl
@@ -296,7 +299,7 @@ def _as_read(step: CellStep, rows: list[Any]) -> tuple[pl.DataFrame, dict[str, A
             "_offset": pl.Series([r.get("_offset") for r in rows], dtype=pl.Int64),
         }
     )
-    return pl.concat([out, values], how="horizontal"), decoder.raw
+    return pl.concat([out, values], how="horizontal"), decoder.raw, written
 
 
 def _as_written(step: CellStep, values: list[Any]) -> list[str]:

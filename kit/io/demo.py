@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _session
+from .._errors import ConfigurationError
 from .._jobs import Job
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class TelemetryGenerator:
         self, *, cars: int = 5, venue: str = "baku", seed: int | None = None
     ) -> None:
         if venue not in TRACKS:
-            raise ValueError(
+            raise ConfigurationError(
                 f"venue={venue!r} is not known; choose one of {', '.join(TRACKS)}."
             )
         self.venue = venue
@@ -186,7 +187,7 @@ class DemoProducer(Job):
         connection: Connection | None = None,
     ) -> None:
         if rate <= 0:
-            raise ValueError(f"rate={rate} must be above 0 records per second.")
+            raise ConfigurationError(f"rate={rate} must be above 0 records per second.")
         super().__init__(f"demo:{topic}")
         self.topic = topic
         self.rate = rate

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _session
-from .._errors import KitError
+from .._errors import ConfigurationError, KitError, KitWarning
 from .._time import to_epoch_ms
 from .decode import Decoder, frame_from_messages
 from .positions import partitions, time_seeker
@@ -34,10 +34,6 @@ FETCH_WAIT_MS = 50
 TimeLike = datetime | date | str | float | int
 Errors = Literal["skip", "collect", "raise"]
 ERRORS: tuple[Errors, ...] = ("skip", "collect", "raise")
-
-
-class KitWarning(UserWarning):
-    """Something the kit did that you may not expect (bad records skipped...)."""
 
 
 def read(
@@ -109,12 +105,16 @@ def read_decoded(
     import polars as pl
 
     if errors not in ERRORS:
-        raise ValueError(f"errors={errors!r}: choose one of {', '.join(ERRORS)}.")
+        raise ConfigurationError(
+            f"errors={errors!r}: choose one of {', '.join(ERRORS)}."
+        )
     for name, value in (("last", last), ("limit", limit)):
         if value is not None and value < 0:
-            raise ValueError(f"{name}={value} must be 0 or more.")
+            raise ConfigurationError(f"{name}={value} must be 0 or more.")
     if last is not None and (since is not None or limit is not None):
-        raise ValueError("last= reads the newest records; combine it with until= only.")
+        raise ConfigurationError(
+            "last= reads the newest records; combine it with until= only."
+        )
     conn = _session.current(connection)
     since_ms = None if since is None else to_epoch_ms(since)
     until_ms = None if until is None else to_epoch_ms(until)

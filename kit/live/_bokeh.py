@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._errors import KitError
+
 __all__ = [
     "add_series",
     "html_to_png",
@@ -235,7 +237,7 @@ def html_to_png(html: str, path: str, *, width: int) -> None:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        raise RuntimeError(
+        raise KitError(
             "Saving a PNG needs playwright and Chromium: `pip install playwright` and "
             "Chromium at /usr/bin/chromium (or KIT_CHROMIUM); or save as .html."
         ) from None

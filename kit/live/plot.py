@@ -20,9 +20,11 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .. import _session
+from .._errors import ConfigurationError
 from .._jobs import Job
 from .._time import parse_duration
 from ._bokeh import add_series, html_to_png, kit_bokeh_model, load_bokehjs, make_figures
+from ._controls import plot_controls
 from .decimate import min_max_per_bucket
 
 if TYPE_CHECKING:
@@ -67,7 +69,7 @@ class LivePlot(Job):
         from bokeh.layouts import column
 
         if kind not in KINDS:
-            raise ValueError(
+            raise ConfigurationError(
                 f"kind={kind!r} is not a plot kind; choose one of {', '.join(KINDS)}."
             )
         super().__init__(f"plot:{name}")
@@ -273,42 +275,12 @@ class LivePlot(Job):
         if self._model is not None:
             return self._model
         load_bokehjs()
-        pause = widgets.ToggleButton(
-            description="Pause", icon="pause", layout=widgets.Layout(width="auto")
-        )
-        clear = widgets.Button(
-            description="Clear", icon="eraser", layout=widgets.Layout(width="auto")
-        )
         self.note = widgets.HTML()
-
-        def on_pause(change: dict[str, Any]) -> None:
-            self.paused = bool(change["new"])
-            pause.description = "Resume" if self.paused else "Pause"
-
-        def on_clear(_button: Any) -> None:
-            for source in self.sources.values():
-                source.data = {k: [] for k in source.data}
-
-        pause.observe(on_pause, names="value")
-        clear.on_click(on_clear)
-        controls = [pause, clear]
-        if isinstance(self.window, float):
-            slider = widgets.SelectionSlider(
-                options=_window_choices(self.window), value=self.window,
-                description="window", continuous_update=False,
-            )  # fmt: skip
-
-            def on_window(change: dict[str, Any]) -> None:
-                self.window = float(change["new"])
-                x_range: Any = self.figures[0].x_range
-                x_range.follow_interval = self.window * (1000 if self._time_axis else 1)
-
-            slider.observe(on_window, names="value")
-            controls.append(slider)
+        controls = plot_controls(self)
         with self._document:
             model = kit_bokeh_model(BokehModel)(self.layout)
             model.kit_plot = self
-            self._model = widgets.VBox([widgets.HBox(controls), model, self.note])
+            self._model = widgets.VBox([controls, model, self.note])
         # Updates reach the browser only once it has drawn the plot: its first
         # message says so; 3 s is the fallback for a page that never writes back.
         threading.Timer(3.0, self._shown.set).start()
@@ -419,23 +391,3 @@ def plot(
         view.wait()
         view.flush()
     return view
-
-
-_WINDOWS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)  # fmt: skip
-
-
-def _window_choices(current: float) -> list[tuple[str, float]]:
-    """Round window lengths for the slider, with the plot's own among them.
-
-    >>> [label for label, _ in _window_choices(45)][4:8]
-    ['15 s', '30 s', '45 s', '1 min']
-    """
-    values = sorted({float(v) for v in _WINDOWS} | {float(current)})
-    return [(_seconds_label(v), v) for v in values]
-
-
-def _seconds_label(seconds: float) -> str:
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} s"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .broken import where
+from .errors import KitError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -71,7 +72,7 @@ def source_name(settings: BrokerSettings, topic: str, *, timeout: float = 60.0) 
             if code in unsupported:  # a broker without DescribeTopics
                 return topic
             if time.monotonic() > deadline:
-                raise RuntimeError(
+                raise KitError(
                     f"Could not learn the topic id of {topic!r} from the broker "
                     f"in {timeout:.0f} s ({exc}); the step's record identities "
                     "need it."

@@ -17,11 +17,9 @@ import linecache
 import os
 import traceback
 
+from .errors import StepBroken
+
 __all__ = ["Breaker", "StepBroken", "where"]
-
-
-class StepBroken(RuntimeError):
-    """A step failed on every record of several batches in a row."""
 
 
 class Breaker:

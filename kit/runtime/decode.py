@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING, Any
 # ~8x faster than json.loads per value; a quixstreams dependency.
 from orjson import loads as _fast_loads
 
+from .errors import ConfigurationError
 from .new_fields import complete, first_schema, grown
-from .schema import TypeCheck, flat_paths, flat_schema, merge_schema
+from .schema import flat_paths, flat_schema, merge_schema
+from .typecheck import TypeCheck
 
 if TYPE_CHECKING:
     import polars as pl
@@ -114,7 +116,7 @@ class Decoder:
         schema: Mapping[str, Any] | None = None,
     ) -> None:
         if format not in FORMATS:
-            raise ValueError(
+            raise ConfigurationError(
                 f"format={format!r} is not supported; choose one of {', '.join(FORMATS)}."
             )
         self.format = format

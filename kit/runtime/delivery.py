@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import DeliveryFailed
+
 __all__ = ["DeliveryFailed", "await_delivery", "produce_retrying"]
-
-
-class DeliveryFailed(RuntimeError):
-    """Records were not delivered; offsets were not committed."""
 
 
 def await_delivery(

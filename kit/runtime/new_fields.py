@@ -3,7 +3,7 @@ known schema left a key out (its keys counted against what was decoded: one
 byte counted at memory speed), and the schema grown by the new fields, each
 of the type Polars infers from all the batch's rows, where their values
 agree on one (else the batch is checked record by record, where the
-majority decides: :class:`~.schema.TypeCheck`)."""
+majority decides: :class:`~.typecheck.TypeCheck`)."""
 
 from __future__ import annotations
 

@@ -42,15 +42,14 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .batch import run_batch, source_name, where_it_fails
-from .broken import Breaker
 from .chain import ID_HEADER, Step
 from .decode import ERROR, Decoder
-from .delivery import await_delivery, produce_retrying
+from .delivery import produce_retrying
 from .encode import encode_rows
+from .inflight import Batch, Encoded, InFlight
 from .messages import frame_from_messages
 from .status import StepStatus
 
@@ -101,32 +100,6 @@ def _fewer_collections() -> Iterator[None]:
                 gc.set_threshold(*_GC_SAVED)
 
 
-@dataclass
-class _Batch:
-    """One micro-batch: its step output, what to commit once it is delivered,
-    and its dead letters."""
-
-    output: pl.DataFrame
-    offsets: list[Any]  # TopicPartitions: last offset + 1 per input partition
-    tag: str  # identifies the batch (aggregating steps' record identities)
-    latest: int  # the batch's latest input time (for outputs without one)
-    dead: list[tuple[Any, str]] = field(default_factory=list)
-    #: the step failed on every record: (records, its error, where it failed)
-    broken: tuple[int, str, str] | None = None
-
-
-def _merge(held: list[_Batch], batch: _Batch) -> _Batch:
-    """``batch`` with the dead letters and offsets of the batches held before it."""
-    offsets = {(tp.topic, tp.partition): tp for b in [*held, batch] for tp in b.offsets}
-    return _Batch(
-        batch.output,
-        list(offsets.values()),  # later batches' offsets win: they are higher
-        batch.tag,
-        max(b.latest for b in [*held, batch]),
-        [d for b in [*held, batch] for d in b.dead],
-    )
-
-
 class PolarsStepRunner:
     """Runs one Polars step until ``stop`` is set (finishing its batches).
 
@@ -165,12 +138,67 @@ class PolarsStepRunner:
         self.source = ""  # what identities start with (see source_name)
 
     def run(self) -> None:
-        from concurrent.futures import Future, ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor
 
-        from confluent_kafka import Consumer, Producer
+        consumer = self._consumer()
+        failures: list[str] = []
+        producer = self._producer(failures)
+        flight = InFlight(
+            self.step.name, consumer, producer, failures, self._encode, self._produce,
+            transactional=self.settings.transactions,
+        )  # fmt: skip
+        helper = ThreadPoolExecutor(1, thread_name_prefix=f"kit-{self.step.name}")
+        # Partitions are about to go to another member (or the consumer is
+        # closing): finish what was consumed from them first.
+        consumer.subscribe(
+            [self.step.input], on_revoke=flight.drain, on_lost=flight.forget
+        )
+        self.status.state = "running"
+        try:
+            with _fewer_collections():
+                self._loop(consumer, helper, flight)
+                flight.drain()
+            self.status.state = "stopped"
+        except BaseException as exc:
+            self.status.state = "failed"
+            self.status.errors += 1
+            self.status.last_error = "".join(
+                traceback.format_exception_only(exc)
+            ).strip()
+            raise
+        finally:
+            flight.clear()  # what was not committed is replayed on restart
+            helper.shutdown(wait=True, cancel_futures=True)
+            producer.flush(10)
+            consumer.close()
 
-        step = self.step
-        consumer = Consumer(
+    def _loop(self, consumer: Any, helper: Any, flight: InFlight) -> None:
+        """Consume, prepare and send batches until ``stop`` is set."""
+        lag_at = 0.0
+        while not self.stop.is_set():
+            # With batches in flight, take only what has arrived, so that
+            # they are not held back waiting for more.
+            wait = 0.0 if flight.busy else self.batch_timeout
+            messages = consumer.consume(self.step.batch_size, wait)
+            if messages and any(map(_error, messages)):
+                messages = [m for m in messages if m.error() is None]
+            if messages and not self.source:
+                # Asked once its first records are in: the topic exists.
+                self.source = source_name(self.settings, self.step.input)
+            if messages:
+                flight.pending.append(helper.submit(self._prepare, messages))
+            if len(flight.pending) > 1 or (flight.pending and not messages):
+                flight.send_next()
+            elif not messages:
+                flight.checkpoint()
+            if time.monotonic() - lag_at > 0.5 or not messages:
+                self._update_lag(consumer)
+                lag_at = time.monotonic()
+
+    def _consumer(self) -> Any:
+        from confluent_kafka import Consumer
+
+        return Consumer(
             self.settings.consumer_config(
                 **{
                     "group.id": self.group,
@@ -180,7 +208,11 @@ class PolarsStepRunner:
                 }
             )
         )
-        failures: list[str] = []
+
+    def _producer(self, failures: list[str]) -> Any:
+        """A producer whose delivery errors go to ``failures``; transactional
+        where the broker honours transactions."""
+        from confluent_kafka import Producer
 
         def on_delivery(error: Any, _message: Any) -> None:
             if error is not None:
@@ -192,121 +224,18 @@ class PolarsStepRunner:
             "delivery.report.only.error": True,
             "on_delivery": on_delivery,
         }
-        transactional = self.settings.transactions
-        if transactional:
+        if self.settings.transactions:
             # Exactly-once (KIP-447): outputs and input offsets commit in one
             # transaction; read_committed readers never see a replay.
             config["transactional.id"] = f"{self.group}-{uuid.uuid4().hex[:12]}"
             config["enable.idempotence"] = True
             config["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
         producer = Producer(self.settings.producer_config(**config))
-        if transactional:
+        if self.settings.transactions:
             producer.init_transactions(30)
-        helper = ThreadPoolExecutor(1, thread_name_prefix=f"kit-{step.name}")
-        pending: list[Future[_Batch]] = []  # consumed, being prepared
-        sent: list[_Batch] = []  # produced, not yet committed (at most one)
-        held: list[_Batch] = []  # every record failed in the step: broken?
-        breaker = Breaker(step.name)
+        return producer
 
-        def checkpoint() -> None:
-            """Every output produced delivered, then commit the inputs."""
-            if not sent:
-                return
-            await_delivery(producer, failures, step.name)
-            consumer.commit(offsets=sent.pop().offsets, asynchronous=False)
-
-        def send_next() -> None:
-            send(pending.pop(0).result())
-
-        def send(batch: _Batch) -> None:
-            """Encode a prepared batch, checkpoint the one before it
-            (delivered meanwhile), then produce it."""
-            if batch.broken is not None:  # hold it back until it is clear why
-                held.append(batch)
-                if breaker.failed(*batch.broken):
-                    raise breaker.error()
-                return
-            breaker.ok()
-            if held:  # bad records after all: dead letters with this batch
-                batch = _merge(held, batch)
-                held.clear()
-            encoded = self._encode(batch)
-            if transactional:
-                producer.begin_transaction()
-                self._produce(batch, encoded, producer)
-                producer.send_offsets_to_transaction(
-                    batch.offsets, consumer.consumer_group_metadata(), 30
-                )
-                producer.commit_transaction(60)
-                return
-            checkpoint()
-            self._produce(batch, encoded, producer)
-            sent.append(batch)
-
-        def drain(*_: Any) -> None:
-            while pending:
-                send_next()
-            if held:  # not shown to be broken: its records are dead letters
-                last = held.pop()
-                batch = _merge(held, last)
-                held.clear()
-                send(batch)
-            checkpoint()
-
-        def forget(*_: Any) -> None:
-            # Partitions lost (this member was dropped from the group): their
-            # offsets can no longer be committed; their new owner replays them.
-            pending.clear()
-            sent.clear()
-            held.clear()
-            breaker.ok()
-
-        # Partitions are about to go to another member (or the consumer is
-        # closing): finish what was consumed from them first.
-        consumer.subscribe([step.input], on_revoke=drain, on_lost=forget)
-        self.status.state = "running"
-        lag_at = 0.0
-        try:
-            with _fewer_collections():
-                while not self.stop.is_set():
-                    # With batches in flight, take only what has arrived, so
-                    # that they are not held back waiting for more.
-                    busy = pending or sent
-                    wait = 0.0 if busy else self.batch_timeout
-                    messages = consumer.consume(step.batch_size, wait)
-                    if messages and any(map(_error, messages)):
-                        messages = [m for m in messages if m.error() is None]
-                    if messages and not self.source:
-                        # Asked once its first records are in: the topic exists.
-                        self.source = source_name(self.settings, step.input)
-                    if messages:
-                        pending.append(helper.submit(self._prepare, messages))
-                    if len(pending) > 1 or (pending and not messages):
-                        send_next()
-                    elif not messages:
-                        checkpoint()
-                    if time.monotonic() - lag_at > 0.5 or not messages:
-                        self._update_lag(consumer)
-                        lag_at = time.monotonic()
-                drain()
-            self.status.state = "stopped"
-        except BaseException as exc:
-            self.status.state = "failed"
-            self.status.errors += 1
-            self.status.last_error = "".join(
-                traceback.format_exception_only(exc)
-            ).strip()
-            raise
-        finally:
-            # What was not committed is replayed on restart.
-            pending.clear()
-            sent.clear()
-            held.clear()
-            helper.shutdown(wait=True, cancel_futures=True)
-            producer.flush(10)
-            consumer.close()
-
-    def _prepare(self, messages: list[Any]) -> _Batch:
+    def _prepare(self, messages: list[Any]) -> Batch:
         """Decode a batch and run the step; bad records become dead letters."""
         step = self.step
         self.status.count_in(len(messages))
@@ -332,11 +261,9 @@ class PolarsStepRunner:
             broken = (frame.height, failed[0][1], where_it_fails(step.func, frame))
         self.status.new_fields = self.decoder.added
         self.status.conflicts = self.decoder.conflicts
-        return _Batch(output, offsets, tag, latest, dead, broken)
+        return Batch(output, offsets, tag, latest, dead, broken)
 
-    def _encode(
-        self, batch: _Batch
-    ) -> tuple[list[str], list[str | None], list[int], list[bytes]]:
+    def _encode(self, batch: Batch) -> Encoded:
         return encode_rows(
             batch.output,
             source=self.source,
@@ -345,12 +272,7 @@ class PolarsStepRunner:
             shape=self.decoder.raw,
         )
 
-    def _produce(
-        self,
-        batch: _Batch,
-        encoded: tuple[list[str], list[str | None], list[int], list[bytes]],
-        producer: Any,
-    ) -> None:
+    def _produce(self, batch: Batch, encoded: Encoded, producer: Any) -> None:
         """Hand every output and dead letter of ``batch`` to the producer."""
         step = self.step
         topic, produce, header = step.output, producer.produce, ID_HEADER

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .errors import ConfigurationError
+
 if TYPE_CHECKING:
     from quixstreams import Application
 
@@ -158,7 +160,7 @@ class BrokerSettings:
         kwargs["producer_extra_config"] = producer
         kwargs.update(overrides)
         if kwargs["processing_guarantee"] == "exactly-once" and not self.transactions:
-            raise ValueError(
+            raise ConfigurationError(
                 "processing_guarantee='exactly-once' is not available: this "
                 f"{self.profile} broker does not honour transactions (an aborted "
                 "write is visible to read_committed readers). Use "
@@ -200,7 +202,7 @@ class BrokerSettings:
 
         portal_api = QUIX_ENVIRONMENT.portal_api
         if not (self.quix_sdk_token and portal_api):
-            raise ValueError(
+            raise ConfigurationError(
                 "The quix profile needs Quix__Sdk__Token and Quix__Portal__Api "
                 "(your Quix Cloud SDK token and portal API URL)."
             )
@@ -261,13 +263,13 @@ def settings_from_env(
         )
     address = env.get("KIT_BROKER") or env.get("Quix__Broker__Address")
     if not address:
-        raise ValueError(
+        raise ConfigurationError(
             "No broker address: set KIT_BROKER (or Quix__Broker__Address) to "
             "host:port, or Quix__Sdk__Token for Quix Cloud."
         )
     profile = env.get("KIT_PROFILE", "kafka")
     if profile not in PROFILES:
-        raise ValueError(
+        raise ConfigurationError(
             f"KIT_PROFILE={profile!r} is not a profile; choose one of "
             f"{', '.join(PROFILES)}."
         )
@@ -291,7 +293,7 @@ def _client_config(text: str | None) -> dict[str, str]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise ValueError(
+        raise ConfigurationError(
             f"{CLIENT_CONFIG_ENV} must be a JSON object of librdkafka settings, "
             f'e.g. {{"ssl.certificate.location": "/etc/kafka/client.pem"}}; got {text!r}.'
         )

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .batch import source_name
 from .broken import Breaker, where
 from .chain import DLQ_SUFFIX, ID_HEADER, Step
+from .errors import KitError
 from .status import StepStatus
 
 if TYPE_CHECKING:
@@ -252,7 +253,7 @@ def _first_time(status: StepStatus) -> Callable[..., bool]:
     return first_time
 
 
-class NotAnObject(ValueError):
+class NotAnObject(KitError, ValueError):
     """A value that is JSON but not an object: a dead letter, not a failure
     of the step (it does not count towards a broken step)."""
 

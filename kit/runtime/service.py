@@ -25,10 +25,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, NoReturn
 
+from .broker_watch import NO_INPUT, UNREACHABLE, BrokerChanged, BrokerWatch
 from .chain import Step
 from .polars_step import PolarsStepRunner
 from .profile import BrokerSettings, settings_from_env
@@ -36,7 +37,7 @@ from .quix_step import DeadLetters, attach_quix_step
 from .state_guard import StateGuard
 from .status import StepStatus, write_status
 
-__all__ = ["main", "run"]
+__all__ = ["NO_INPUT", "UNREACHABLE", "BrokerChanged", "main", "run"]
 
 log = logging.getLogger("kit.service")
 
@@ -72,24 +73,12 @@ def run(
         for s in steps
     }
     failures: list[BaseException] = []
-    threads = []
-    for step in (s for s in steps if s.kind == "polars"):
-        runner = PolarsStepRunner(
-            step,
-            settings,
-            group=f"{group}-{step.name}",
-            stop=stop,
-            status=statuses[step.name],
-        )
-        threads.append(
-            threading.Thread(target=_guard(runner.run, stop, failures), name=step.name)
-        )
+    threads = _step_threads(steps, settings, group, stop, statuses, failures)
     quix_steps = [s for s in steps if s.kind == "quix"]
     notices: list[str] = []
     app = None
     if quix_steps:
         app = _quix_app(quix_steps, settings, f"{group}-quix", statuses, notices)
-
     watch = BrokerWatch(settings, statuses)
     status_file = os.environ.get("KIT_STATUS_FILE")
     extra = {"broker": settings.address, "notices": notices}
@@ -121,36 +110,11 @@ def run(
         )
     for thread in threads + helpers:
         thread.start()
-
-    if app is not None:
-        # quixstreams handles SIGTERM/SIGINT itself; when it returns, stop the rest.
-        try:
-            app.run()
-        except BaseException as exc:
-            failures.append(exc)
-        stop.set()
-    else:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        while not stop.wait(0.2):
-            pass
+    _until_stopped(app, stop, failures)
     for thread in threads:
         thread.join()
-    if failures and not any(isinstance(f, BrokerChanged) for f in failures):
-        try:  # a step that failed as the broker changed: the change is why
-            watch.check()
-        except BrokerChanged as exc:
-            failures.append(exc)
-    failures.sort(key=lambda f: not isinstance(f, BrokerChanged))  # it first
-    error = repr(failures[0]) if failures else None
-    for status in statuses.values():
-        if status.state in ("starting", "running", UNREACHABLE, NO_INPUT):
-            # The quixstreams app failed as a whole: each of its steps did.
-            failed = error is not None and status.kind == "quix"
-            status.state = "failed" if failed else "stopped"
-            if failed:
-                status.errors += 1
-                status.last_error = error
+    error = _why_it_failed(failures, watch)
+    _final_states(statuses, error)
     if status_file:
         write_status(
             status_file,
@@ -165,6 +129,74 @@ def run(
         print(f"kit service {name!r} failed: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _step_threads(
+    steps: Sequence[Step],
+    settings: BrokerSettings,
+    group: str,
+    stop: threading.Event,
+    statuses: dict[str, StepStatus],
+    failures: list[BaseException],
+) -> list[threading.Thread]:
+    """A thread per Polars step (a consumer group member of its own)."""
+    return [
+        threading.Thread(
+            target=_guard(runner.run, stop, failures), name=runner.step.name
+        )
+        for runner in (
+            PolarsStepRunner(
+                step,
+                settings,
+                group=f"{group}-{step.name}",
+                stop=stop,
+                status=statuses[step.name],
+            )
+            for step in steps
+            if step.kind == "polars"
+        )
+    ]
+
+
+def _until_stopped(
+    app: Any, stop: threading.Event, failures: list[BaseException]
+) -> None:
+    """Run the quixstreams app (if any) or wait, until a signal or ``stop``."""
+    if app is not None:
+        # quixstreams handles SIGTERM/SIGINT itself; when it returns, stop the rest.
+        try:
+            app.run()
+        except BaseException as exc:
+            failures.append(exc)
+        stop.set()
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(0.2):
+        pass
+
+
+def _why_it_failed(failures: list[BaseException], watch: BrokerWatch) -> str | None:
+    """The error to report (a change of broker first: it is why), or None."""
+    if failures and not any(isinstance(f, BrokerChanged) for f in failures):
+        try:  # a step that failed as the broker changed: the change is why
+            watch.check()
+        except BrokerChanged as exc:
+            failures.append(exc)
+    failures.sort(key=lambda f: not isinstance(f, BrokerChanged))  # it first
+    return repr(failures[0]) if failures else None
+
+
+def _final_states(statuses: dict[str, StepStatus], error: str | None) -> None:
+    """Steps still shown as going: stopped, or failed with the Quix app."""
+    for status in statuses.values():
+        if status.state in ("starting", "running", UNREACHABLE, NO_INPUT):
+            # The quixstreams app failed as a whole: each of its steps did.
+            failed = error is not None and status.kind == "quix"
+            status.state = "failed" if failed else "stopped"
+            if failed:
+                status.errors += 1
+                status.last_error = error
 
 
 def _quix_app(
@@ -232,106 +264,6 @@ def _report(
             with contextlib.suppress(OSError):
                 write_status(path, name, list(statuses.values()), **extra)
         stop.wait(1.0)
-
-
-#: What a running step's state says while the broker cannot be reached.
-UNREACHABLE = "waiting for the broker"
-#: ... and while its input topic does not exist.
-NO_INPUT = "waiting for its input"
-
-
-class BrokerChanged(RuntimeError):
-    """The broker at the service's address is another cluster than the one
-    it started on (a memory broker restarted without its data, or the
-    address points elsewhere now): its offsets, state and record identities
-    belong to the old one, so the service stops instead of mixing them."""
-
-
-class BrokerWatch:
-    """Watches the service's broker: shows one it cannot reach in the running
-    steps' state (``"waiting for the broker"``, since when in
-    ``last_error``), so no status says "running" while nothing can run, and
-    puts them back once it answers (the steps' own clients keep retrying
-    meanwhile); a broker that answers as another cluster than at start
-    raises :class:`BrokerChanged`."""
-
-    def __init__(
-        self, settings: BrokerSettings, statuses: dict[str, StepStatus]
-    ) -> None:
-        self.settings = settings
-        self.statuses = statuses
-        self.cluster: str | None = None
-        self.down_since: float | None = None
-
-    def metadata(self, timeout: float = 2.0) -> Any:
-        """The address's metadata now (None: no answer)."""
-        from confluent_kafka.admin import AdminClient
-
-        config = {**self.settings.client_config(), "reconnect.backoff.max.ms": 1000}
-        try:
-            # A client of its own each time: librdkafka keeps a client on the
-            # cluster it first met, and would not say that another answers.
-            return AdminClient(config).list_topics(timeout=timeout)
-        except Exception:
-            return None
-
-    def check(self) -> None:
-        """Look once; update the steps' state (see the class docstring)."""
-        found = self.metadata()
-        if found is None:
-            self.down_since = self.down_since or time.time()
-            since = time.strftime("%H:%M:%S", time.localtime(self.down_since))
-            self._show(
-                UNREACHABLE,
-                lambda _s: (
-                    f"broker unreachable at {self.settings.address} since {since}"
-                ),
-            )
-            return
-        cluster = str(found.cluster_id)
-        self.cluster = self.cluster or cluster
-        if cluster != self.cluster:
-            raise BrokerChanged(
-                f"the broker at {self.settings.address} is another cluster than the "
-                f"one the service started on ({cluster!r}, was {self.cluster!r}): it "
-                "restarted without its data, or the address points elsewhere now. "
-                "The service stopped rather than mix the two; start it again "
-                "(`%stream run`, `kit run`)."
-            )
-        self.down_since = None
-        self._clear(UNREACHABLE)
-        missing = {
-            s.name for s in self.statuses.values() if s.input not in found.topics
-        }
-        self._clear(NO_INPUT, keep=missing)
-        self._show(
-            NO_INPUT,
-            lambda s: (
-                f"its input topic {s.input!r} does not exist on "
-                f"{self.settings.address}; it starts reading once it does"
-            ),
-            only=missing,
-        )
-
-    def _show(self, state: str, why: Any, only: set[str] | None = None) -> None:
-        for status in self.statuses.values():
-            if only is not None and status.name not in only:
-                continue
-            if status.state == "running" or status.state in (UNREACHABLE, NO_INPUT):
-                status.state = state
-                status.last_error = why(status)
-                status.lag = None  # not known meanwhile
-
-    def _clear(self, state: str, keep: Collection[str] = ()) -> None:
-        for status in self.statuses.values():
-            if status.state == state and status.name not in keep:
-                status.state = "running"
-
-    def run(self, stop: threading.Event, every: float = 2.0) -> None:
-        while True:
-            self.check()
-            if stop.wait(every):
-                return
 
 
 def _quix_lag(

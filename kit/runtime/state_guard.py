@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .errors import KitError
+
 __all__ = ["StateGuard", "StatePlan", "fingerprint", "plan_state"]
 
 Action = Literal["keep", "wipe-local", "reset-group"]
@@ -266,7 +268,7 @@ def _delete_group(admin: Any, group: str, timeout: float) -> None:
         except Exception as exc:
             if "GROUP_ID_NOT_FOUND" in str(exc):
                 continue
-            raise RuntimeError(
+            raise KitError(
                 f"Could not reset consumer group {group!r} ({exc}); stop every "
                 "other replica of this service, then start it again."
             ) from exc

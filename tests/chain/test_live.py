@@ -251,7 +251,9 @@ def test_windows_closed_by_one_record_all_survive_dedupe(
     """A partition-closing window step emits the windows of every key when one
     record passes their end: each output gets its own identity (so
     ``dedupe=True`` keeps them all), numpy values are written as numbers, and
-    ``live.wait()`` returns once the chain has caught up."""
+    ``live.wait()`` returns once the chain has caught up. The export's parity
+    sample of it is what the live run wrote, a ``None`` written as ``null``
+    (it once left ``null`` fields out, and the exported test failed)."""
     connection.create_topic(names.input, partitions=1)
     producer = connection.producer()
     start = int(time.time()) // 30 * 30_000 - 60_000  # windows start on it
@@ -273,7 +275,8 @@ def test_windows_closed_by_one_record_all_survive_dedupe(
         f"%%stream laps --input {names.input} --output {names.laps} --quix\n"
         'sdf = sdf.tumbling_window(timedelta(seconds=3)).agg(value=Sum("v"))\n'
         'sdf = sdf.final(closing_strategy="partition")\n'
-        'sdf = sdf.apply(lambda w: {**w, "half": np.float64(w["value"]) / 2})',
+        'sdf = sdf.apply(lambda w: {**w, "half": np.float64(w["value"]) / 2,\n'
+        '                          "odd": None if w["value"] > 50 else w["value"]})',
     )
     assert windows.height == 27  # 10 windows of 3 s per key, the last 3 still open
     assert windows.schema["_timestamp"] == pl.Datetime("ms", "UTC")  # as live
@@ -287,6 +290,17 @@ def test_windows_closed_by_one_record_all_survive_dedupe(
     assert (out["half"] == out["value"] / 2).all()
     key = ["_key", "start", "value"]
     assert out.select(key).sort(key).equals(windows.select(key).sort(key))
+    assert 0 < out["odd"].null_count() < out.height
+    from kit._parity import record_samples
+
+    chain = kernel_chain()
+    samples = record_samples(chain, chain.ordered(["laps"]), connection=connection)
+    written = kit.read(names.laps, format="bytes", dedupe=True)["value"].to_list()
+    canonical = sorted(json.dumps(json.loads(v), sort_keys=True) for v in written)
+    expected = sorted(
+        json.dumps(json.loads(v), sort_keys=True) for v in samples.outputs[names.laps]
+    )
+    assert expected == canonical and '"odd": null' in "".join(expected)
     ip.run_line_magic("stream", f"stop {names.service}")
 
 
