@@ -14,6 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._config import config
     from ._errors import BrokerUnreachable, ConfigurationError, KitError, KitWarning
     from .chain.step import ChainError
     from .connection import Connection, TopicInfo, connect
@@ -40,6 +41,7 @@ __all__ = [
     "Registry",
     "TopicInfo",
     "__version__",
+    "config",
     "connect",
     "demo",
     "export",
@@ -61,6 +63,7 @@ _LAZY = {
     "KitError": "._errors",
     "KitWarning": "._errors",
     "ChainError": ".chain.step",
+    "config": "._config",
     "Connection": ".connection",
     "TopicInfo": ".connection",
     "connect": ".connection",

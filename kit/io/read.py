@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _session
+from .._config import config
 from .._errors import ConfigurationError, KitError, KitWarning
 from .._time import to_epoch_ms
 from .decode import Decoder, frame_from_messages
@@ -45,7 +46,7 @@ def read(
     limit: int | None = None,
     errors: Errors = "skip",
     format: str = "json",
-    idle: float = 5.0,
+    idle: float | None = None,
     progress: bool | None = None,
     dedupe: bool = False,
     connection: Connection | None = None,
@@ -68,7 +69,9 @@ def read(
             column, or ``"raise"`` a ``KitError``.
         format: ``json`` (default), ``str``, ``bytes`` or a quixstreams
             deserializer name.
-        idle: stop after this many seconds without a record.
+        idle: stop after this many seconds without a record (default: the
+            kit's ``idle`` setting, 5 s; see ``kit.config()``). Values over
+            its ``max_bytes`` setting (1,000,000) are bad records.
         progress: show a progress bar (default: for reads over a second).
         dedupe: drop records whose ``kit-id`` identity was already read: the
             duplicates an at-least-once service may write after a crash.
@@ -95,7 +98,7 @@ def read_decoded(
     limit: int | None = None,
     errors: Errors = "skip",
     format: str = "json",
-    idle: float = 5.0,
+    idle: float | None = None,
     progress: bool | None = None,
     dedupe: bool = False,
     connection: Connection | None = None,
@@ -121,7 +124,9 @@ def read_decoded(
     ranges = _ranges(
         conn, topic, last=last, limit=limit, since_ms=since_ms, until_ms=until_ms
     )
-    decoder = Decoder(format=format)
+    settings = config()
+    idle = settings.idle if idle is None else idle
+    decoder = Decoder(format=format, max_bytes=settings.max_bytes)
     frames = _consume(
         conn, topic, ranges, decoder, idle=idle, progress=progress, ids=dedupe
     )

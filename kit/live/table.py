@@ -12,7 +12,6 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from .._jobs import Job
-from ..io.decode import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     import polars as pl
@@ -249,14 +248,14 @@ def peek(
     topic: str,
     *,
     start: Any = "latest",
-    rows: int = 20,
-    buffer: int = 1000,
+    rows: int | None = None,
+    buffer: int | None = None,
     format: str = "json",
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
     count: int | None = None,
     duration: float | None = None,
     idle: float | None = None,
-    refresh: float = 0.25,
+    refresh: float | None = None,
     connection: Connection | None = None,
 ) -> Peek:
     """A live table of the newest ``rows`` records of ``topic``.
@@ -264,12 +263,21 @@ def peek(
     It runs in the background (the kernel stays free) until its Stop button,
     ``peek.stop()`` or ``%stream stop``; or after ``count`` records or
     ``duration`` seconds, or ``idle`` seconds without a record, when given.
+    ``rows``, ``buffer`` (rows kept), ``max_bytes`` and ``refresh`` default
+    to the kit's settings (``peek_rows`` 20, ``buffer_rows`` 1000,
+    ``max_bytes`` 1,000,000, ``refresh`` 0.25 s; see ``kit.config()``).
 
     >>> kit.peek("telemetry", start="-1m")   # doctest: +SKIP
     """
+    from .._config import config
     from ..headless import DEFAULT_SECONDS, is_headless
     from .tap import Tap
 
+    settings = config()
+    rows = settings.peek_rows if rows is None else rows
+    buffer = settings.buffer_rows if buffer is None else buffer
+    max_bytes = settings.max_bytes if max_bytes is None else max_bytes
+    refresh = settings.refresh if refresh is None else refresh
     headless = is_headless()
     if headless and count is None and duration is None and idle is None:
         duration = DEFAULT_SECONDS

@@ -95,9 +95,15 @@ class TopicsView(Job):
             self.draw()
 
 
-def topics(*, refresh: float = 2.0, connection: Connection | None = None) -> TopicsView:
-    """A live table of the broker's topics (``%stream topics``)."""
+def topics(
+    *, refresh: float | None = None, connection: Connection | None = None
+) -> TopicsView:
+    """A live table of the broker's topics (``%stream topics``), refreshed
+    every ``refresh`` seconds (default: the ``topics_refresh`` setting, 2 s)."""
+    from .._config import config
     from ..headless import is_headless
 
+    if refresh is None:
+        refresh = config().topics_refresh
     view = TopicsView(refresh=refresh, connection=connection)
     return view if is_headless() else view.start()  # headless: drawn once

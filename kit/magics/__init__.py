@@ -6,7 +6,7 @@ its own module (``connect``, ``topics``, ``peek``, ``read``, ``replay``,
 ``magic_arguments`` and calls the matching ``kit`` function. Mistakes raise
 ``UsageError`` (no traceback), naming the bad value and the fix.
 
-Settings (``%config StreamMagics.peek_rows = 50``) are the traits below.
+Settings (``%config StreamMagics.peek_rows = 50``) are :class:`kit._config.KitConfig`'s.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from traitlets import Float, Int, Unicode
-from traitlets.config import Configurable
 
+from .._config import KitConfig, use
 from .._errors import KitError
 
 __all__ = ["SUBCOMMANDS", "StreamMagics"]
@@ -75,35 +74,16 @@ def usage() -> str:
 
 
 @magics_class
-class StreamMagics(Magics, Configurable):
-    """The ``%stream`` magics; their traits are set with ``%config``."""
-
-    peek_rows = Int(20, help="Rows a %stream peek table shows.").tag(config=True)
-    buffer_rows = Int(
-        1000, help="Rows a live view keeps in memory (a ring buffer)."
-    ).tag(config=True)
-    refresh = Float(0.25, help="Seconds between redraws of a live view (at most).").tag(
-        config=True
-    )
-    topics_refresh = Float(
-        2.0, help="Seconds between refreshes of %stream topics."
-    ).tag(config=True)
-    max_bytes = Int(1_000_000, help="Values larger than this are counted as bad.").tag(
-        config=True
-    )
-    idle = Float(
-        5.0, help="A %stream read ends after this many seconds without records."
-    ).tag(config=True)
-
-    prototype_rows = Int(
-        1000, help="Records of a step's input its instant prototype runs on."
-    ).tag(config=True)
-    service_name = Unicode("live", help="Service name of %stream run.").tag(config=True)
+class StreamMagics(Magics, KitConfig):
+    """The ``%stream`` magics. Their traits are the kit's settings
+    (:class:`kit._config.KitConfig`, shared with the library's defaults), set
+    with ``%config StreamMagics.peek_rows = 50``."""
 
     def __init__(self, shell: Any) -> None:
-        Configurable.__init__(self, config=shell.config)
+        KitConfig.__init__(self, config=shell.config)
         Magics.__init__(self, shell=shell)
         shell.configurables.append(self)
+        use(self)  # kit.peek, kit.read... default to these settings too
 
     @property
     def prototypes(self) -> dict[str, Any]:

@@ -48,12 +48,9 @@ def run(magics: Any, line: str) -> Any:
     return live_peek(
         args.topic,
         start=args.start,
-        rows=args.rows or magics.peek_rows,
-        buffer=magics.buffer_rows,
+        rows=args.rows or None,  # None: the settings' (kit._config)
         format=args.format,
-        max_bytes=magics.max_bytes,
         count=args.count,
         duration=None if args.duration is None else parse_duration(args.duration),
         idle=None if args.idle is None else parse_duration(args.idle),
-        refresh=magics.refresh,
     )

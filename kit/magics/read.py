@@ -38,7 +38,6 @@ def run(magics: Any, line: str) -> Any:
         limit=args.limit,
         errors=args.errors,
         format=args.format,
-        idle=magics.idle,
     )
     if target is None:
         return frame

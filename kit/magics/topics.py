@@ -19,4 +19,4 @@ def run(magics: Any, line: str) -> Any:
     args = parse_argstring(topics, line)
     if args.once:
         return live.topics_frame()
-    return live.topics(refresh=magics.topics_refresh)
+    return live.topics()
