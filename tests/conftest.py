@@ -17,14 +17,30 @@ os.environ["KIT_STATE_DIR"] = _SESSION_STATE
 os.environ.pop("KIT_BROKER", None)
 
 
+#: The broker the integration tests run on: ``tansu`` (the embedded default)
+#: or ``kafka`` (real Apache Kafka, `kit broker start --engine kafka`).
+ENGINE = os.environ.get("KIT_TEST_ENGINE", "tansu")
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[object]:
-    """The embedded Tansu broker, started once for the session."""
+    """The embedded broker of ``KIT_TEST_ENGINE``, started once for the session."""
     from kit import _broker
 
-    info, _started = _broker.start()
+    info, _started = _broker.start(engine=ENGINE)
     yield info
     _broker.stop()
+
+
+def pytest_collection_modifyitems(config: object, items: list[pytest.Item]) -> None:
+    """On real Kafka, tests marked ``tansu`` (they are about the embedded
+    broker's own behaviour) are skipped."""
+    if ENGINE == "tansu":
+        return
+    skip = pytest.mark.skip(reason=f"about the Tansu broker (KIT_TEST_ENGINE={ENGINE})")
+    for item in items:
+        if "tansu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

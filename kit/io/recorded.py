@@ -5,6 +5,7 @@ records are written in."""
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from .._errors import KitError
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["load_frame", "nested_shape", "time_unit", "times_ms"]
+__all__ = ["load_frame", "load_records", "nested_shape", "time_unit", "times_ms"]
 
 #: Column names taken as the record time when ``timestamp`` is not given.
 TIME_COLUMNS = ("_timestamp", "timestamp", "ts", "time", "datetime", "date")
@@ -66,8 +67,6 @@ def nested_shape(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 def _bad_line(raw: bytes, error: Exception) -> str:
     """Which line of a JSON Lines file is not a JSON object, and why."""
-    import json
-
     for number, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
@@ -88,6 +87,21 @@ def _bad_line(raw: bytes, error: Exception) -> str:
 
 def load_frame(source: str | Path) -> pl.DataFrame:
     """Read JSON Lines, CSV or Parquet (optionally gzipped) into a frame."""
+    return load_records(source)[0]
+
+
+def load_records(source: str | Path) -> tuple[pl.DataFrame, list[str] | None]:
+    """A file as a frame (for its times and keys), and, for JSON files, each
+    record's value exactly as the file has it.
+
+    A replay sends those values as they are: a frame holds one type per
+    column, so a field that is a number in most records and text in a few
+    would come out as text in all of them (or not load at all, where it is
+    an object in some). CSV and Parquet files have types per column
+    already, and so does a frame of :func:`kit.read` saved as JSON Lines
+    (``_key``, ``sensors.temp_c`` columns): their values are the frame's
+    rows (``None``).
+    """
     import polars as pl
 
     path = Path(source)
@@ -100,21 +114,70 @@ def load_frame(source: str | Path) -> pl.DataFrame:
         name = name[:-3]
     if name.endswith((".jsonl", ".ndjson", ".json")):
         raw = data if isinstance(data, bytes) else path.read_bytes()
+        if name.endswith(".json") and raw.lstrip().startswith(b"["):
+            return _json_array(raw, path)
+        lines = [line.strip() for line in raw.splitlines() if line.strip()]
         try:
-            if name.endswith(".json") and raw.lstrip().startswith(b"["):
-                return pl.read_json(raw, infer_schema_length=None)
-            return pl.read_ndjson(raw, infer_schema_length=None)
+            frame = pl.read_ndjson(raw, infer_schema_length=None)
         except pl.exceptions.PolarsError as exc:
+            problem = _bad_line(raw, exc)
+            if not problem.startswith("it is not JSON Lines"):
+                raise KitError(f"Cannot replay {str(path)!r}: {problem}") from None
+            frame = _loose_frame([json.loads(line) for line in lines])
+        if frame.height != len(lines):
             raise KitError(
-                f"Cannot replay {str(path)!r}: {_bad_line(raw, exc)}"
-            ) from None
+                f"Cannot replay {str(path)!r}: {_bad_line(raw, ValueError('rows'))}"
+            )
+        if any(c.startswith("_") or "." in c for c in frame.columns):
+            return frame, None  # kit.read's frame, saved: its rows, reshaped
+        return frame, [line.decode() for line in lines]
     if name.endswith(".csv"):
-        return pl.read_csv(data, try_parse_dates=True)
+        return pl.read_csv(data, try_parse_dates=True), None
     if name.endswith(".parquet"):
-        return pl.read_parquet(data)
+        return pl.read_parquet(data), None
     raise KitError(
         f"Cannot replay {path.name!r}: use one of {', '.join(SUFFIXES)}, or a Polars DataFrame."
     )
+
+
+def _json_array(raw: bytes, path: Path) -> tuple[pl.DataFrame, list[str]]:
+    """A JSON file holding an array of objects: its frame and values."""
+    try:
+        records = json.loads(raw)
+    except ValueError as exc:
+        raise KitError(
+            f"Cannot replay {str(path)!r}: it is not JSON ({exc})."
+        ) from None
+    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise KitError(
+            f"Cannot replay {str(path)!r}: item {bad} of its array is not a JSON "
+            f"object but {type(records[bad]).__name__}."
+        )
+    values = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in records]
+    return _loose_frame(records), values
+
+
+def _loose_frame(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """Records whose fields change type (an object here, a number there) as a
+    frame: a column per top-level field, typed where its values agree, else
+    their JSON text.
+
+    >>> _loose_frame([{"t": 1, "o": {"x": 1}}, {"t": 2, "o": 3}]).dtypes
+    [Int64, String]
+    """
+    import polars as pl
+
+    names = list(dict.fromkeys(k for r in records for k in r))
+    columns = {}
+    for column in names:
+        values = [r.get(column) for r in records]
+        try:
+            columns[column] = pl.Series(column, values)
+        except (TypeError, ValueError, pl.exceptions.PolarsError):
+            text = [None if v is None else json.dumps(v) for v in values]
+            columns[column] = pl.Series(column, text, dtype=pl.String)
+    return pl.DataFrame(columns, height=len(records))
 
 
 #: Times before this (1973-03-03) are relative, not epoch times.

@@ -23,6 +23,7 @@ from .recorded import (
     UNIT_NAMES,
     UNITS,
     load_frame,
+    load_records,
     nested_shape,
     times_ms,
 )
@@ -52,6 +53,7 @@ class Replay(Job):
         progress: bool,
         connection: Connection,
         timestamp_unit: str | None = None,
+        values: list[str] | None = None,
     ) -> None:
 
         super().__init__(f"replay:{topic}")
@@ -100,10 +102,13 @@ class Replay(Job):
         from ..runtime.decode import flatten
         from ..runtime.encode import encode_values
 
+        if values is not None:  # a JSON file's records, as the file has them
+            self.values: list[str] = values
+            return
         # In the records' own shape: dotted columns (as kit.read flattens
         # nested fields) nested again, a field null in a row left out of it.
         flat = flatten(frame)
-        self.values: list[str] = encode_values(flat, nested_shape(flat.schema))
+        self.values = encode_values(flat, nested_shape(flat.schema))
 
     def plan(self) -> str:
         """One line: what is replayed, the time column and its unit, and how
@@ -237,13 +242,20 @@ def replay(
             background bar would land, as a widget, in whichever cell runs
             next).
 
-    Values are the rows as JSON objects (columns starting with ``_``, such as
-    those of :func:`kit.read`, are left out). The topic is created if needed.
+    A JSON (Lines) file's records are sent exactly as the file has them. A
+    frame's (or a CSV or Parquet file's) rows are sent as JSON objects in
+    their own shape: columns starting with ``_``, such as those of
+    :func:`kit.read`, left out; dotted columns nested again; nulls left out.
+    The topic is created if needed.
     """
     import polars as pl
 
     conn = _session.current(connection)
-    frame = source if isinstance(source, pl.DataFrame) else load_frame(source)
+    values = None
+    if isinstance(source, pl.DataFrame):
+        frame = source
+    else:
+        frame, values = load_records(source)
     if key is None and "_key" in frame.columns:
         key = "_key"
     if speed is not None and speed <= 0:
@@ -270,6 +282,7 @@ def replay(
         progress=progress,
         connection=conn,
         timestamp_unit=timestamp_unit,
+        values=values,
     )
     if not quiet:
         print(job.plan())

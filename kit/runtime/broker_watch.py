@@ -42,7 +42,11 @@ class BrokerWatch:
         """The address's metadata now (None: no answer)."""
         from confluent_kafka.admin import AdminClient
 
-        config = {**self.settings.client_config(), "reconnect.backoff.max.ms": 1000}
+        config = {
+            **self.settings.client_config(),
+            "reconnect.backoff.ms": 50,
+            "reconnect.backoff.max.ms": 200,
+        }
         try:
             # A client of its own each time: librdkafka keeps a client on the
             # cluster it first met, and would not say that another answers.
@@ -105,5 +109,9 @@ class BrokerWatch:
     def run(self, stop: threading.Event, every: float = 2.0) -> None:
         while True:
             self.check()
-            if stop.wait(every):
+            # While the broker is away, look again at once: a broker that comes
+            # back as another cluster must be seen before the steps' own
+            # clients meet it (librdkafka aborts the process when a client
+            # finds itself connected to two clusters).
+            if stop.wait(0.1 if self.down_since else every):
                 return

@@ -89,7 +89,12 @@ def run(
             daemon=True,
         ),
         threading.Thread(
-            target=_guard(partial(watch.run, stop), stop, failures),
+            target=_guard(
+                partial(watch.run, stop),
+                stop,
+                failures,
+                on_changed=partial(_end_now, status_file, name, statuses, extra, stop),
+            ),
             daemon=True,
         ),
     ]
@@ -238,10 +243,19 @@ def _quix_app(
     return app
 
 
-def _guard(target: Any, stop: threading.Event, failures: list[BaseException]) -> Any:
+def _guard(
+    target: Any,
+    stop: threading.Event,
+    failures: list[BaseException],
+    on_changed: Any = None,
+) -> Any:
     def guarded() -> None:
         try:
             target()
+        except BrokerChanged as exc:
+            if on_changed is None:
+                raise
+            on_changed(exc)
         except BaseException as exc:
             failures.append(exc)
             log.exception("step failed")
@@ -250,6 +264,38 @@ def _guard(target: Any, stop: threading.Event, failures: list[BaseException]) ->
             os.kill(os.getpid(), signal.SIGTERM)
 
     return guarded
+
+
+def _end_now(
+    status_file: str | None,
+    name: str,
+    statuses: dict[str, StepStatus],
+    extra: dict[str, Any],
+    stop: threading.Event,
+    error: BrokerChanged,
+) -> NoReturn:
+    """Another cluster answers at the address: say so and exit at once.
+
+    Nothing is finished or committed (the offsets belong to the old cluster),
+    and no client is closed: a librdkafka client that meets a second cluster
+    aborts the whole process, which would leave "crashed" instead of why.
+    """
+    stop.set()
+    time.sleep(0.1)  # a status report being written ends first
+    reason = repr(error)
+    for status in statuses.values():
+        status.state, status.errors, status.last_error = (
+            "failed",
+            status.errors + 1,
+            reason,
+        )
+    if status_file:
+        write_status(
+            status_file, name, list(statuses.values()),
+            stopped=True, failed=reason, exit_code=1, **extra,
+        )  # fmt: skip
+    print(f"kit service {name!r} failed: {reason}", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def _report(

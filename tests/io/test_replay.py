@@ -197,3 +197,35 @@ def test_a_bad_line_in_a_json_lines_file_is_named(tmp_path: Path, topic: str) ->
     path.write_text('{"machine": "m1", "v": 1}\n[1, 2]\n')
     with pytest.raises(KitError, match=r"line 2 is not a JSON object but list"):
         kit.replay(path, topic, speed=None, progress=False)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "json", "jsonl.gz"])
+def test_a_json_file_is_replayed_record_for_record_as_it_is(
+    tmp_path: Path, topic: str, suffix: str
+) -> None:
+    """Type drift in a file stays where it is: a number sent as text by one
+    machine stays a number for the others (a frame would turn the whole
+    column into text), and a field that is an object here and a number there
+    still replays. kit.read then counts exactly the drifted records as bad."""
+    import gzip
+
+    records = [
+        {"ts": START + i * 10, "machine": f"m{i % 3}", "sensors": {"temp_c": 20.5 + i}}
+        for i in range(30)
+    ]
+    for i in (4, 7, 10):  # m1 sends text for a while
+        records[i]["sensors"] = {"temp_c": f"{20.5 + i}"}
+    records[29]["sensors"] = 3  # an object elsewhere, a number here
+    lines = [json.dumps(r) for r in records]
+    path = tmp_path / f"drift.{suffix}"
+    text = "[" + ",".join(lines) + "]" if suffix == "json" else "\n".join(lines) + "\n"
+    data = text.encode()
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    kit.replay(path, topic, speed=None, key="machine", progress=False).wait(30)
+    raw = kit.read(topic, format="str", progress=False)
+    got = sorted(json.dumps(json.loads(v), sort_keys=True) for v in raw["value"])
+    assert got == sorted(json.dumps(r, sort_keys=True) for r in records)
+    assert set(raw["_key"]) == {"m0", "m1", "m2"}
+    frame = kit.read(topic, errors="collect", progress=False)
+    assert frame.schema["sensors.temp_c"] == pl.Float64
+    assert frame["_error"].is_not_null().sum() == 4

@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 import kit
 from kit.live.table import Peek
 from kit.live.topics import TopicsView
-from tests.conftest import produce_json
+from tests.conftest import ENGINE, produce_json
 
 
 def _wait(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -57,6 +57,9 @@ def test_connect_shows_profile_and_guarantee(
 ) -> None:
     ip.run_line_magic("stream", f"connect {connection.address}")
     out = capsys.readouterr().out
+    if ENGINE == "kafka":
+        assert "profile kafka" in out and "exactly-once (transactions honoured)" in out
+        return
     assert (
         "profile local" in out and "at-least-once" in out and "no exactly-once" in out
     )
