@@ -87,6 +87,7 @@ ENVIRONMENT: dict[str, str] = {
     "KIT_BROKEN_BATCHES": "batches in a row a step must fail on every record of before it counts as broken (3)",
     "KIT_BROKEN_RECORDS": "... and records at least (100)",
     "KIT_GROUP": "a service's consumer group (default `kit-<name>`); replicas share it",
+    "KIT_SERVICE_NAME": "set by the kit for a service it starts: the name it runs under (default: its exported name)",
     "KIT_STATUS_FILE": "set by the kit for a service it starts: where the service writes its status",
     "KIT_STATE_DIR_SERVICE": "set by the kit for a service it starts: the Quix steps' local state",
     "KIT_PARENT_PID": "set by the kit for a live run: the kernel it stops with",

@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 _CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
+#: Children started with ``detach=True``: they outlive this process.
+_DETACHED: set[str] = set()
 
 
 @dataclass
@@ -162,9 +164,14 @@ def start_service(
     status_file.unlink(missing_ok=True)
     env = service_env(connection, name=group or name, parent=not detach)
     env["KIT_STATUS_FILE"] = str(status_file)
+    env["KIT_SERVICE_NAME"] = name  # what it runs as, whatever it was exported as
     env.setdefault("KIT_STATE_DIR_SERVICE", str(folder / "state" / name))
     child = _procs.spawn([sys.executable, "main.py"], cwd=folder, env=env, log=log)
     _CHILDREN[name] = child
+    if detach:
+        _DETACHED.add(name)
+    else:
+        _DETACHED.discard(name)
     service = Service(
         name=name,
         pid=child.pid,
@@ -336,5 +343,8 @@ def _reap(name: str) -> int | None:
 
 @atexit.register
 def _stop_children() -> None:
+    """This process ends: its attached services end with it, detached ones
+    keep running."""
     for name in list(_CHILDREN):
-        stop_service(name, timeout=10)
+        if name not in _DETACHED:
+            stop_service(name, timeout=10)

@@ -265,7 +265,11 @@ def _run_quix(
                 raise cell_error(step, exc) from None
             rows = app.run(timeout=2.0, collect=True, metadata=True)
     finally:
-        connection.delete_topics([topic])
+        # With it, the topics quixstreams made for it (group_by's
+        # repartition topics, "repartition__<topic>--...").
+        names = connection.admin().list_topics(timeout=10).topics
+        made = [name for name in names if topic in name]
+        connection.delete_topics(sorted({topic, *made}))
     if not rows:
         return pl.DataFrame(), {}, []
     return _as_read(step, rows)

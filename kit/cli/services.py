@@ -40,7 +40,8 @@ from . import _friendly, broker_option, main
     "address",
     envvar="KIT_BROKER",
     default=None,
-    help="Where the sample is read (default: see below).",
+    help="Where the sample is read (default: the address the notebook connects "
+    "to, else a running embedded broker).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @_friendly
@@ -126,7 +127,10 @@ def run_command(
         return
     # It ended on its own: say how (it stays in `kit status` until cleared).
     gone = next((e for e in process.ended_services() if e.name == service_name), None)
-    how = gone.how if gone is not None else "ended"
+    if gone is None:  # no record of an end of its own: someone stopped it
+        click.echo(f"Service {service_name!r} was stopped (kit stop, or elsewhere).")
+        return
+    how = gone.how
     click.echo(
         f"Service {service_name!r} {how}; its log ({service.log}) ends:", err=True
     )
@@ -151,6 +155,13 @@ def status_command(name: str | None, everyone: bool) -> None:
     from ..ops.services import status
 
     report = status(name, all=True)
+    if name is not None and not report.services and not report.ended:
+        from ..ops.services import _others
+
+        every = status(all=True)
+        known = [s.name for s in every.services] + [e.name for e in every.ended]
+        click.echo(f"No service matches {name!r}." + _others(name, known))
+        raise SystemExit(1)
     if not report.services:
         click.echo("No service is running.")
     for service in report.services:
@@ -173,8 +184,11 @@ def stop_command(name: str | None, everyone: bool) -> None:
     contains it); clears the records of those that ended on their own."""
     from ..ops.services import stop
 
-    for line in stop(name, all=True).lines(name):
+    done = stop(name, all=True)
+    for line in done.lines(name):
         click.echo(line)
+    if name is not None and not done.matched:
+        raise SystemExit(1)
 
 
 def _status_lines(status: dict[str, Any] | None) -> list[str]:

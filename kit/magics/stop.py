@@ -28,7 +28,7 @@ def run(magics: Any, line: str) -> None:
     from ..ops.services import stop as stop_all
 
     args = parse_argstring(stop, line)
-    for text in stop_all(args.name, all=args.all).lines(
+    for text in stop_all(args.name, all=args.all, warn=False).lines(
         args.name, "%stream stop --all"
     ):
         print(text)

@@ -109,7 +109,7 @@ def export(
     samples = None
     note = None
     if parity:
-        conn = connection or _broker_at_hand(notebook)
+        conn, note = (connection, None) if connection else _broker_at_hand(notebook)
         if conn is not None:
             chain.validate(
                 ordered,
@@ -118,7 +118,7 @@ def export(
                 "export without one: --no-parity, parity=False)",
             )
             samples = record_samples(chain, ordered, connection=conn, rows=rows)
-        else:
+        elif note is None:
             note = (
                 "No parity test: no broker to read a sample from (no connection, "
                 "KIT_BROKER unset, no embedded broker running). Start one (`kit "
@@ -133,21 +133,34 @@ def export(
     return Exported(service, out, files, samples is not None, note)
 
 
-def _broker_at_hand(notebook: str | os.PathLike[str] | None) -> Connection | None:
-    """The connection an export reads its sample with, if any is at hand."""
+def _broker_at_hand(
+    notebook: str | os.PathLike[str] | None,
+) -> tuple[Connection | None, str | None]:
+    """The connection an export reads its sample with, if any is at hand;
+    else why not (the notebook's own broker may be down: then the service is
+    written without a sample, as with no broker at all)."""
     from .. import _broker, _session
+    from .._errors import BrokerUnreachable
     from ..connection import connect
 
     current = _session.peek()
     if current is not None:
-        return current
-    address = os.environ.get("KIT_BROKER") or (
-        notebook_address(notebook) if notebook else None
-    )
+        return current, None
+    address = os.environ.get("KIT_BROKER")
     if address or os.environ.get("Quix__Sdk__Token"):  # noqa: SIM112 (Quix's name)
-        return connect(address)
+        return connect(address), None  # asked for: unreachable is an error
+    address = notebook_address(notebook) if notebook else None
+    if address:
+        try:
+            return connect(address), None
+        except BrokerUnreachable:
+            return None, (
+                f"No parity test: the broker the notebook connects to ({address}) "
+                "did not answer. Start it (and replay data into the inputs), or "
+                "pass --broker ADDRESS, and export again."
+            )
     info = _broker.running()
-    return connect(info.address) if info is not None else None
+    return (connect(info.address) if info is not None else None), None
 
 
 _MAGIC = re.compile(r"^\s*%stream\s+connect\s+([^\s-][^\s]*)", re.MULTILINE)

@@ -91,6 +91,13 @@ class Stopped:
     stopped: list[str] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
     elsewhere: list[str] = field(default_factory=list)
+    #: when nothing matched: the names there are (services, views, ended)
+    known: list[str] = field(default_factory=list)
+
+    @property
+    def matched(self) -> bool:
+        """The name named something (stopped, cleared or left running)."""
+        return bool(self.stopped or self.cleared or self.elsewhere)
 
     def lines(self, query: str | None = None, hint: str = "--all") -> list[str]:
         """What to tell the user.
@@ -99,17 +106,19 @@ class Stopped:
         ['Stopped: live', 'Still running, started elsewhere: other: `--all` stops them too.']
         >>> Stopped().lines("x")
         ["Nothing running matches 'x'."]
+        >>> Stopped(known=["laps-svc", "live"]).lines("lap-svc")
+        ["Nothing running matches 'lap-svc'. Did you mean 'laps-svc'? Running: laps-svc, live."]
         """
         out = []
         if self.cleared:
             out.append("Cleared ended: " + ", ".join(self.cleared))
         if self.stopped:
             out.append("Stopped: " + ", ".join(self.stopped))
-        elif not self.cleared:
+        elif not self.cleared and query is None:
+            out.append("Nothing is running.")
+        elif not self.cleared and query is not None:
             out.append(
-                "Nothing is running."
-                if query is None
-                else f"Nothing running matches {query!r}."
+                f"Nothing running matches {query!r}." + _others(query, self.known)
             )
         if self.elsewhere:
             out.append(
@@ -119,12 +128,18 @@ class Stopped:
         return out
 
 
-def stop(name: str | None = None, *, all: bool = False) -> Stopped:
+def stop(name: str | None = None, *, all: bool = False, warn: bool = True) -> Stopped:
     """Stop what ``name`` names (everything without one): this process's
     live views, replays and producers, and the services it started (with
-    ``all``, also those other kernels and shells started); clears the
-    records of services that ended on their own. ``name`` is a service's or
-    a view's name, or a part of it when no name is exactly it.
+    ``all``, also those other kernels and shells started, as ``kit stop``
+    in a shell does); clears the records of services that ended on their
+    own. ``name`` is a service's or a view's name, or a part of it when no
+    name is exactly it.
+
+    When ``name`` names only services another process started (``kit
+    run`` in a shell, another kernel), nothing stops and, with ``warn``, a
+    :class:`kit.KitWarning` says so and how (``all=True``); the front ends
+    show :meth:`Stopped.lines` instead.
 
     >>> import kit
     >>> kit.stop("no-such-thing").stopped
@@ -143,7 +158,36 @@ def stop(name: str | None = None, *, all: bool = False) -> Stopped:
         else:
             done.elsewhere.append(service.name)
     done.cleared = [e.name for e in process.forget_ended(name, mine=not all)]
+    if name is not None and not done.matched:
+        done.known = sorted(
+            {s.name for s in process.list_services()}
+            | {j.name for j in _jobs.running_jobs()}
+            | {e.name for e in process.ended_services()}
+        )
+    if warn and done.elsewhere and not done.stopped:
+        import warnings
+
+        from .._errors import KitWarning
+
+        warnings.warn(
+            f"Not stopped: {', '.join(done.elsewhere)}, started by another process "
+            f"(kit run in a shell, another kernel); kit.stop({name!r}, all=True) "
+            "stops it.",
+            KitWarning,
+            stacklevel=2,
+        )
     return done
+
+
+def _others(query: str, names: list[str]) -> str:
+    """' Did you mean ...? Running: ...' for a name that named nothing."""
+    import difflib
+
+    if not names:
+        return ""
+    close = difflib.get_close_matches(query, names, n=1, cutoff=0.6)
+    guess = f" Did you mean {close[0]!r}?" if close else ""
+    return f"{guess} Running: {', '.join(names)}."
 
 
 def _forget_live(name: str) -> None:

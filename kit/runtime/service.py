@@ -50,7 +50,7 @@ def main(steps: Sequence[Step], *, name: str) -> NoReturn:
     client still closing in a helper thread from crashing the process on its
     way out (a SIGSEGV, which would read as a crash, not as how it ended).
     """
-    code = run(steps, name=name)
+    code = run(steps, name=os.environ.get("KIT_SERVICE_NAME") or name)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

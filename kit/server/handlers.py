@@ -115,6 +115,14 @@ class ExportHandler(APIHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         body = self.get_json_body() or {}
+        missing = [k for k in ("notebook", "outdir") if not body.get(k)]
+        if missing:
+            self.set_status(400)
+            self.finish(json.dumps({"ok": False, "error": (
+                f"Missing {', '.join(missing)}: post {{\"notebook\": \"chain.ipynb\", "
+                '"outdir": "services/laps"} (paths inside the server\'s root).'
+            )}))  # fmt: skip
+            return
         root = Path(self.settings.get("server_root_dir", os.getcwd())).resolve()
         notebook = (root / str(body.get("notebook", ""))).resolve()
         outdir = (root / str(body.get("outdir", ""))).resolve()

@@ -76,6 +76,9 @@ def test_prototype_equals_live_output_and_windows_chain(
         'sdf = sdf.group_by("car").tumbling_window(timedelta(milliseconds=500)).count().final()',
     )
     assert windows.height > 0
+    # The prototype's topics, group_by's repartition topic included, are gone.
+    left = connection.admin().list_topics(timeout=10).topics
+    assert not [n for n in left if "__kit_proto_laps" in n], sorted(left)
     live = ip.run_line_magic("stream", f"run --name {names.service}")
     assert live.status()["steps"][0]["guarantee"] == "at-least-once"
     _wait_count(connection, names.fast, proto.height)

@@ -239,3 +239,65 @@ def test_kit_export_with_nothing_running_leaves_nothing_running(
     done = json.loads(result.stdout.strip().splitlines()[-1])
     assert done["parity"] and "test_service.py" in done["files"], done
     assert _broker.running() is None
+    # ... and where that broker does not answer, the service is written
+    # without a sample, saying so (an export never needs a broker).
+    _notebook(nb, ["%stream connect 127.0.0.1:1", *_cells(topic)])
+    result = subprocess.run(
+        [sys.executable, "-m", "kit.cli", "export", str(nb), str(tmp_path / "svc3")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "the broker the notebook connects to (127.0.0.1:1) did not answer" in (
+        result.stdout
+    )
+    assert not (tmp_path / "svc3" / "test_service.py").exists()
+
+
+def test_a_service_a_script_runs_outlives_it_and_a_wrong_name_says_so(
+    connection: kit.Connection, topic: str, tmp_path: Path
+) -> None:
+    """kit.run from a script: the service (detached) keeps running after the
+    script ends, under the name it was run as. kit.stop from another script
+    names what it left running; a misspelt name gets the names there are."""
+    from kit._export import export_chain
+    from kit.chain.capture import Chain
+    from kit.chain.step import CellStep
+
+    chain = Chain()
+    chain.add_step(CellStep("copy", "polars", topic, f"{topic}-out", "df"))
+    folder = export_chain(chain, tmp_path / "svc", name="exported", topics=[topic])
+    connection.create_topic(f"{topic}-out", partitions=2, exist_ok=True)
+    name = f"script-{uuid.uuid4().hex[:6]}"
+    script = (
+        "import kit, warnings\n"
+        f"kit.connect({connection.address!r})\n"
+        f"kit.run({str(folder)!r}, name={name!r})\n"
+    )
+    try:
+        ran = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+        )
+        assert ran.returncode == 0, ran.stderr
+        time.sleep(2)
+        service = next(s for s in process.list_services() if s.name == name)
+        assert service.alive, "the service ended with the script"
+        assert (service.status() or {}).get("service") == name
+        stopper = (
+            "import kit, warnings\n"
+            "warnings.simplefilter('always')\n"
+            f"print(kit.stop({name!r}).elsewhere)\n"
+        )
+        tried = subprocess.run(
+            [sys.executable, "-c", stopper], capture_output=True, text=True, timeout=60
+        )
+        assert f"['{name}']" in tried.stdout
+        assert "KitWarning" in tried.stderr and "all=True) stops it" in tried.stderr
+        assert service.alive
+        wrong = CliRunner().invoke(main, ["stop", name + "x"])
+        assert wrong.exit_code == 1
+        assert f"Did you mean {name!r}?" in wrong.output, wrong.output
+        unknown = CliRunner().invoke(main, ["status", name + "x"])
+        assert unknown.exit_code == 1 and f"Did you mean {name!r}?" in unknown.output
+    finally:
+        process.stop_service(name)
+        connection.delete_topics([f"{topic}-out"])

@@ -171,3 +171,5 @@ def test_export_writes_the_service_or_names_the_blocking_cell(
         server, "POST", "export", {"notebook": "good.ipynb", "outdir": "../outside"}
     )
     assert status == 400
+    status, body = _call(server, "POST", "export", {"outdir": "services/x"})
+    assert status == 400 and "Missing notebook" in body["error"], body
