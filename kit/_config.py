@@ -91,6 +91,7 @@ ENVIRONMENT: dict[str, str] = {
     "KIT_STATUS_FILE": "set by the kit for a service it starts: where the service writes its status",
     "KIT_STATE_DIR_SERVICE": "set by the kit for a service it starts: the Quix steps' local state",
     "KIT_PARENT_PID": "set by the kit for a live run: the kernel it stops with",
+    "KIT_TEST_ENGINE": "tests: the embedded broker the integration tests start, `tansu` (default) or `kafka`",
     "KIT_TEST_BROKER": "tests: a broker that honours transactions, for the exactly-once tests",
     "KIT_TEST_ARTIFACTS": "tests: where browser tests save screenshots",
     "KIT_BROWSER_REQUIRED": "tests: `1` makes missing Chromium a failure, not a skip (CI sets it)",

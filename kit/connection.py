@@ -214,9 +214,12 @@ class Connection:
     ) -> list[TopicInfo]:
         """Topics with their partition and message counts, sorted by name.
 
-        Message counts are exact on every profile: where the broker's high
-        watermark is not trustworthy (Tansu), the end of each partition is
-        read from its last batch instead.
+        Message counts are offsets (end minus start): exact where records
+        were written without transactions, on every profile (where the
+        broker's high watermark is not trustworthy, Tansu, the end of each
+        partition is read from its last batch instead). A topic written with
+        transactions (exactly-once) also spends an offset on each commit
+        marker, so its count is an upper bound; ``kit.read`` counts records.
         """
         metadata = fetch_metadata(self.settings.client_config(), timeout=timeout)
         names = sorted(n for n in metadata.topics if internal or not n.startswith("__"))

@@ -250,6 +250,10 @@ def _run_quix(
         producer.flush(30)
         with tempfile.TemporaryDirectory(prefix="kit-proto-") as state:
             app = connection.application(
+                # Its temporary topics are read at once (a group_by's
+                # repartition topic too): exactly-once would hide them from
+                # read_committed readers until a checkpoint, after the run's end.
+                processing_guarantee="at-least-once",
                 consumer_group=f"{topic}-group",
                 auto_offset_reset="earliest",
                 loglevel="WARNING",

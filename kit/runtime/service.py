@@ -228,6 +228,9 @@ def _quix_app(
         log.warning(notice)
     letters = DeadLetters(list(steps), statuses)
     app = settings.application(
+        # Exactly-once outputs are seen (read_committed) once their transaction
+        # commits, at each checkpoint: every second, not quixstreams' 5 s.
+        commit_interval=1.0 if settings.transactions else 5.0,
         consumer_group=group,
         auto_offset_reset="earliest",
         state_dir=state_dir,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 import kit
@@ -44,6 +45,7 @@ def until(check: Any, what: Any, timeout: float = 30.0) -> None:
         time.sleep(0.3)
 
 
+@pytest.mark.tansu  # the memory broker restarted empty: another cluster
 def test_a_service_shows_an_unreachable_broker_then_stops_on_another_one(
     private_state: Path, tmp_path: Path
 ) -> None:

@@ -144,6 +144,7 @@ def test_stateful_app_survives_sigkill_without_losing_data(
     assert all(highest[f"k{k}"] >= N // KEYS for k in range(KEYS)), dict(highest)
 
 
+@pytest.mark.tansu
 def test_state_recovery_sees_the_true_end_of_a_changelog(
     connection: kit.Connection,
 ) -> None:
