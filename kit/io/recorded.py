@@ -65,8 +65,9 @@ def nested_shape(schema: Mapping[str, Any]) -> dict[str, Any]:
     return build(tree)
 
 
-def _bad_line(raw: bytes, error: Exception) -> str:
-    """Which line of a JSON Lines file is not a JSON object, and why."""
+def _bad_line(raw: bytes) -> str | None:
+    """Which line of a JSON Lines file is not a JSON object, and why (None:
+    every line is one)."""
     for number, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
@@ -82,7 +83,7 @@ def _bad_line(raw: bytes, error: Exception) -> str:
                 f"line {number} is not a JSON object but {type(value).__name__}: "
                 f"{line[:60]!r}. Each line must be one JSON object; fix or remove it."
             )
-    return f"it is not JSON Lines Polars can read ({error})."
+    return None
 
 
 def load_frame(source: str | Path) -> pl.DataFrame:
@@ -119,15 +120,15 @@ def load_records(source: str | Path) -> tuple[pl.DataFrame, list[str] | None]:
         lines = [line.strip() for line in raw.splitlines() if line.strip()]
         try:
             frame = pl.read_ndjson(raw, infer_schema_length=None)
-        except pl.exceptions.PolarsError as exc:
-            problem = _bad_line(raw, exc)
-            if not problem.startswith("it is not JSON Lines"):
+        except pl.exceptions.PolarsError:
+            problem = _bad_line(raw)
+            if problem is not None:
                 raise KitError(f"Cannot replay {str(path)!r}: {problem}") from None
+            # Every line is an object; their fields change type: no one frame.
             frame = _loose_frame([json.loads(line) for line in lines])
         if frame.height != len(lines):
-            raise KitError(
-                f"Cannot replay {str(path)!r}: {_bad_line(raw, ValueError('rows'))}"
-            )
+            problem = _bad_line(raw) or "its records and its lines do not match up."
+            raise KitError(f"Cannot replay {str(path)!r}: {problem}")
         if any(c.startswith("_") or "." in c for c in frame.columns):
             return frame, None  # kit.read's frame, saved: its rows, reshaped
         return frame, [line.decode() for line in lines]
